@@ -1,0 +1,35 @@
+"""Blago24: a Bitrix24 app that turns a portal into a nonprofit fundraising and programme CRM."""
+
+import logging
+
+from flask import Flask, jsonify
+from redis import Redis
+
+from .config import Settings
+from .errors import InboundError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """The web app: settings read once, Redis, blueprints, and 4xx JSON for refused input."""
+    settings = Settings(**(overrides or {}))
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.extensions["redis"] = Redis.from_url(settings.redis_url)
+
+    from installers import install
+
+    app.register_blueprint(install.bp)
+
+    @app.get("/healthz")
+    def healthz():
+        app.extensions["redis"].ping()
+        return jsonify(ok=True)
+
+    @app.errorhandler(InboundError)
+    def refused(err: InboundError):
+        log.info("refused inbound call: %s", err)
+        return jsonify(error=type(err).__name__, message=str(err)), err.status
+
+    return app

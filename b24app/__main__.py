@@ -1,0 +1,89 @@
+"""The ``b24app`` command line: sandbox, web, worker, demo."""
+
+import argparse
+import logging
+import sys
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """Serve the sandbox world (portal, OAuth server, control API, portal UI) on 127.0.0.1."""
+    from .sandbox import SandboxServer
+
+    server = SandboxServer(port=args.port, save_path=args.save, access_ttl=args.access_ttl)
+    print(
+        f"sandbox: {server.url}  (control API: {server.url}/_sandbox/, UI: {server.url}/)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.world.save()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Serve the web app (install, events, robots, pages, webhooks)."""
+    from werkzeug.serving import run_simple
+
+    from . import create_app
+
+    run_simple(args.host, args.port, create_app(), threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run an RQ worker with the built-in scheduler on the given queues."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    from .config import Settings
+
+    redis = Redis.from_url(Settings().redis_url)
+    queues = [Queue(name, connection=redis) for name in args.queues.split(",")]
+    Worker(queues, connection=redis).work(with_scheduler=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Everything started and wired on the sandbox world; Ctrl-C stops it all."""
+    from .demo import run_demo
+
+    return run_demo(args.sandbox_port, args.web_port)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="b24app", description="Blago24 — Bitrix24 CRM toolkit for nonprofits"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sandbox", help=cmd_sandbox.__doc__)
+    s.add_argument("--port", type=int, default=8800)
+    s.add_argument("--save", help="keep the world's state in this JSON file")
+    s.add_argument("--access-ttl", type=int, default=3600, help="access token lifetime, seconds")
+    s.set_defaults(fn=cmd_sandbox)
+    w = sub.add_parser("web", help=cmd_web.__doc__)
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--port", type=int, default=5000)
+    w.set_defaults(fn=cmd_web)
+    k = sub.add_parser("worker", help=cmd_worker.__doc__)
+    k.add_argument("--queues", default="urgent,default,bulk")
+    k.set_defaults(fn=cmd_worker)
+    d = sub.add_parser("demo", help=cmd_demo.__doc__)
+    d.add_argument("--sandbox-port", type=int, default=8800)
+    d.add_argument("--web-port", type=int, default=5000)
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

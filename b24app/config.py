@@ -1,0 +1,18 @@
+"""The one Settings object, read once from ``B24APP_*`` environment variables."""
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Deployment settings; secrets are SecretStr so they never print."""
+
+    model_config = SettingsConfigDict(env_prefix="B24APP_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    public_url: str = "http://127.0.0.1:5000"
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    secret_key: SecretStr = SecretStr("dev-only-change-me")
+    bx24_js_url: str = "//api.bitrix24.com/api/v1/"
+    portal_url_template: str = "{protocol}://{domain}/rest/"

@@ -1,0 +1,138 @@
+"""The demo: Redis, the sandbox, the web app and a worker, with the app installed into a sandbox portal."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+SCOPES = ["crm", "user", "bizproc", "placement", "im", "task", "lists", "catalog", "entity"]
+
+
+def pick_port(preferred: int) -> int:
+    """The preferred port when it is free on 127.0.0.1, else any free one."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def wait_for(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+class Children:
+    """Child processes started by the demo; all stopped together."""
+
+    def __init__(self):
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], env: dict | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})})
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_demo(sandbox_port: int, web_port: int) -> int:
+    """Start everything, install the app by the UI flow, print the URLs, wait for Ctrl-C."""
+    children = Children()
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        urls = start_all(children, pick_port(sandbox_port), pick_port(web_port))
+        print_urls(urls)
+        while not stop["now"]:
+            dead = [p for p in children.procs if p.poll() is not None]
+            if dead:
+                print(f"a child process exited ({dead[0].args[:3]}); stopping", file=sys.stderr)
+                return 1
+            time.sleep(0.3)
+        return 0
+    finally:
+        children.stop()
+        print("demo stopped", flush=True)
+
+
+def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
+    redis_port = pick_port(6390)
+    redis_bin = shutil.which("redis-server")
+    if not redis_bin:
+        raise RuntimeError("redis-server is not installed (the README's demo command installs it)")
+    children.start([redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", tempfile.gettempdir()])  # fmt: skip
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    web = f"http://127.0.0.1:{web_port}"
+    py = sys.executable
+    children.start([py, "-m", "b24app", "sandbox", "--port", str(sandbox_port)])
+    wait_for(f"{sandbox}/_sandbox/portals")
+    app = requests.post(f"{sandbox}/_sandbox/apps", json={"handler": f"{web}/app",
+                        "install_url": f"{web}/install", "scopes": SCOPES}, timeout=10).json()  # fmt: skip
+    portal = requests.post(
+        f"{sandbox}/_sandbox/portals",
+        json={"domain": "blago-demo.bitrix24.test", "limits": True},
+        timeout=10,
+    ).json()
+    env = {
+        "B24APP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "B24APP_PUBLIC_URL": web,
+        "B24APP_CLIENT_ID": app["client_id"],
+        "B24APP_CLIENT_SECRET": app["client_secret"],
+        "B24APP_BX24_JS_URL": f"{sandbox}/bx24.js",
+        "B24APP_PORTAL_URL_TEMPLATE": f"{sandbox}/p/{{domain}}/rest/",
+    }
+    children.start([py, "-m", "b24app", "web", "--port", str(web_port)], env)
+    children.start([py, "-m", "b24app", "worker"], env)
+    wait_for(f"{web}/healthz")
+    result = requests.post(f"{sandbox}/_sandbox/portals/{portal['member_id']}/install",
+                           json={"client_id": app["client_id"], "flow": "ui", "finish": True},
+                           timeout=60).json()  # fmt: skip
+    if not result.get("installed"):
+        raise RuntimeError(f"install did not finish: HTTP {result.get('status')}")
+    return {"portal_ui": f"{sandbox}/portal/{portal['member_id']}/", "sandbox": sandbox, "web": web,
+            "redis": env["B24APP_REDIS_URL"], "webhook": portal["webhook_url"],
+            "member_id": portal["member_id"]}  # fmt: skip
+
+
+def print_urls(urls: dict) -> None:
+    print(
+        "\nBlago24 demo is up / демо запущено:\n"
+        f"  Портал (sandbox portal UI): {urls['portal_ui']}\n"
+        f"  Приложение (web app):       {urls['web']}\n"
+        f"  Sandbox control API:        {urls['sandbox']}/_sandbox/\n"
+        f"  Incoming webhook (admin):   {urls['webhook']}\n"
+        f"  Redis:                      {urls['redis']}\n"
+        "Ctrl-C stops everything / Ctrl-C останавливает всё.\n",
+        flush=True,
+    )

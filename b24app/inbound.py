@@ -1,0 +1,88 @@
+"""Parse what Bitrix24 posts to the app (bracket-key form bodies) into typed, frozen models."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import BadRequest
+
+
+def unflatten(pairs: Iterable[tuple[str, str]]) -> dict:
+    """``auth[access_token]=x&data[FIELDS][ID]=1`` → nested dicts (keys 0..n-1 become lists)."""
+    out: dict = {}
+    for key, value in pairs:
+        head, _, rest = key.partition("[")
+        parts = [head] + ([p.rstrip("]") for p in rest.split("[")] if rest else [])
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = value
+    return _lists(out)
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        value = {k: _lists(v) for k, v in value.items()}
+        if value and list(value) == [str(i) for i in range(len(value))]:
+            return list(value.values())
+    return value
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class EventAuth(Frozen):
+    """The ``auth`` block of an event or ONAPPINSTALL (tokens absent for robot-made changes)."""
+
+    domain: str
+    member_id: str
+    application_token: str
+    client_endpoint: str = ""
+    server_endpoint: str = ""
+    access_token: str | None = None
+    refresh_token: str | None = None
+    expires_in: int | None = None
+    scope: str = ""
+    user_id: str | None = None
+
+
+class AppEvent(Frozen):
+    """An event POST from the portal (§6.2, §1.3)."""
+
+    event: str
+    data: dict = {}
+    ts: str = ""
+    auth: EventAuth
+
+
+class PageOpen(Frozen):
+    """The POST that opens an app page or the install page in the portal's iframe (§1.2)."""
+
+    DOMAIN: str
+    PROTOCOL: str = "1"
+    LANG: str = "ru"
+    APP_SID: str = ""
+    AUTH_ID: str
+    AUTH_EXPIRES: int = 3600
+    REFRESH_ID: str
+    SERVER_ENDPOINT: str = ""
+    APPLICATION_TOKEN: str = ""
+    APPLICATION_SCOPE: str = ""
+    member_id: str
+    status: str = ""
+    PLACEMENT: str = "DEFAULT"
+    PLACEMENT_OPTIONS: str = ""
+
+
+def parse(model: type[Frozen], data: dict) -> Any:
+    """Validate into ``model`` or raise BadRequest naming the missing or bad fields."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        names = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise BadRequest(f"{model.__name__}: missing or invalid fields: {names}") from None

@@ -1,0 +1,267 @@
+"""The sandbox's control API under ``/_sandbox/`` (documented in docs/sandbox.md): tests and the demo drive the world here."""
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import faults, lifecycle
+from .delivery import courier
+from .world import Portal, World
+
+bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
+
+
+class ControlError(Exception):
+    """A bad control call: 400 (or ``status``) with a message."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@bp.errorhandler(ControlError)
+def control_error(err: ControlError) -> tuple[Response, int]:
+    return jsonify(error=str(err)), err.status
+
+
+def world() -> World:
+    return current_app.config["WORLD"]
+
+
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if data is None:
+        data = request.form.to_dict()
+    if not isinstance(data, dict):
+        raise ControlError("expected a JSON object")
+    return data
+
+
+def portal_or_404(member_id: str) -> Portal:
+    portal = world().portal(member_id)
+    if not portal:
+        raise ControlError(f"no portal {member_id}", 404)
+    return portal
+
+
+def app_or_404(client_id: Any) -> dict:
+    app = world().app(str(client_id or ""))
+    if not app:
+        raise ControlError(f"no app {client_id}", 404)
+    return app
+
+
+def portal_info(portal: Portal) -> dict:
+    w = portal.world
+    return {
+        "member_id": portal.member_id,
+        "domain": portal.domain,
+        "rest_url": portal.rest_url,
+        "webhook_url": w.webhook_url(portal),
+        "settings": portal.settings,
+        "installs": {
+            cid: {k: v for k, v in inst.items() if k != "options"}
+            for cid, inst in portal.state["installs"].items()
+        },  # fmt: skip
+    }
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    w = world()
+    courier(w).drain()
+    cfg = body()
+    w.reset(
+        access_ttl=int(cfg.get("access_ttl", 3600)),
+        refresh_ttl=int(cfg.get("refresh_ttl", 180 * 86400)),
+    )
+    return jsonify(ok=True)
+
+
+@bp.post("/portals")
+def create_portal() -> Response:
+    cfg = body()
+    try:
+        portal = world().create_portal(
+            cfg.get("domain"), cfg.get("plan", "basic"), bool(cfg.get("limits", True))
+        )
+    except ValueError as exc:
+        raise ControlError(str(exc)) from exc
+    return jsonify(portal_info(portal))
+
+
+@bp.get("/portals")
+def list_portals() -> Response:
+    w = world()
+    with w.lock:
+        return jsonify([portal_info(Portal(w, s)) for s in w.state["portals"].values()])
+
+
+@bp.get("/portals/<member_id>")
+def get_portal(member_id: str) -> Response:
+    with world().lock:
+        return jsonify(portal_info(portal_or_404(member_id)))
+
+
+SETTINGS = {
+    "plan",
+    "rate_limit",
+    "operating_limit",
+    "operating_limit_seconds",
+    "method_costs",
+    "timezone",
+}
+
+
+@bp.patch("/portals/<member_id>")
+def update_portal(member_id: str) -> Response:
+    """Change settings (plan, limits on/off, operating limit, method costs, time zone) or rename the domain."""
+    cfg = body()
+    w = world()
+    with w.lock:
+        portal = portal_or_404(member_id)
+        unknown = set(cfg) - SETTINGS - {"domain"}
+        if unknown:
+            raise ControlError(f"unknown settings: {sorted(unknown)}")
+        if cfg.get("plan", "basic") not in ("basic", "enterprise"):
+            raise ControlError("plan must be basic or enterprise")
+        if "domain" in cfg and cfg["domain"] != portal.domain:
+            if w.portal_by_domain(cfg["domain"]):
+                raise ControlError(f"domain {cfg['domain']} is taken")
+            portal.state["old_domains"].append(portal.domain)
+            portal.state["domain"] = cfg["domain"]
+        portal.settings.update({k: v for k, v in cfg.items() if k in SETTINGS})
+        return jsonify(portal_info(portal))
+
+
+@bp.post("/apps")
+def register_app() -> Response:
+    cfg = body()
+    if not cfg.get("handler"):
+        raise ControlError("handler (the app's install/page URL) is required")
+    scopes = cfg.get("scopes") or ["crm"]
+    if isinstance(scopes, str):
+        scopes = [s for s in scopes.split(",") if s]
+    app = world().register_app(cfg["handler"], scopes, cfg.get("code", "local.blago24"),
+                               cfg.get("name", "Blago24"), bool(cfg.get("ui", True)),
+                               install_url=cfg.get("install_url"))  # fmt: skip
+    return jsonify(app)
+
+
+@bp.post("/portals/<member_id>/install")
+def install(member_id: str) -> Response:
+    """Install an app: ``flow`` "ui" (POST the install page; ``finish`` runs installFinish) or "event"."""
+    cfg = body()
+    w = world()
+    portal = portal_or_404(member_id)
+    app = app_or_404(cfg.get("client_id"))
+    flow = cfg.get("flow", "ui" if app["ui"] else "event")
+    if flow == "ui":
+        return jsonify(lifecycle.install_ui(w, portal, app, bool(cfg.get("finish", False))))
+    if flow == "event":
+        return jsonify(lifecycle.install_event(w, portal, app))
+    raise ControlError("flow must be ui or event")
+
+
+@bp.post("/apps/<client_id>/update")
+def update_app(client_id: str) -> Response:
+    app = app_or_404(client_id)
+    version = int(body().get("version", app["version"] + 1))
+    return jsonify(sent=lifecycle.update(world(), app, version), version=version)
+
+
+@bp.post("/portals/<member_id>/uninstall")
+def uninstall(member_id: str) -> Response:
+    cfg = body()
+    portal = portal_or_404(member_id)
+    app = app_or_404(cfg.get("client_id"))
+    return jsonify(sent=lifecycle.uninstall(world(), portal, app, bool(cfg.get("clean", False))))
+
+
+@bp.get("/portals/<member_id>/logs/<name>")
+def logs(member_id: str, name: str) -> Response:
+    """A portal log: ``outbox`` (sent e-mails), ``deliveries`` (events, robot calls), ``robots``, ..."""
+    w = world()
+    if request.args.get("wait"):
+        courier(w).drain()
+    with w.lock:
+        return jsonify(portal_or_404(member_id).logs(name))
+
+
+@bp.get("/portals/<member_id>/outbox")
+def outbox(member_id: str) -> Response:
+    return logs(member_id, "outbox")
+
+
+@bp.get("/portals/<member_id>/deliveries")
+def deliveries(member_id: str) -> Response:
+    return logs(member_id, "deliveries")
+
+
+@bp.get("/portals/<member_id>/counters")
+def counters(member_id: str) -> Response:
+    """Requests per method since the last reset (``batch`` and each command inside it count)."""
+    with world().lock:
+        return jsonify(portal_or_404(member_id).state["counters"])
+
+
+@bp.delete("/portals/<member_id>/counters")
+def reset_counters(member_id: str) -> Response:
+    with world().lock:
+        portal_or_404(member_id).state["counters"] = {}
+    return jsonify(ok=True)
+
+
+@bp.post("/portals/<member_id>/faults")
+def add_fault(member_id: str) -> Response:
+    """The next ``count`` calls of ``method`` fail with ``error``/``status`` and/or wait ``latency`` s."""
+    cfg = body()
+    if not cfg.get("method"):
+        raise ControlError("method is required (or * for any)")
+    with world().lock:
+        entry = faults.plan(portal_or_404(member_id), cfg["method"], cfg.get("count", 1), cfg.get("error"),
+                            cfg.get("description", ""), cfg.get("status", 500), cfg.get("latency", 0))  # fmt: skip
+    return jsonify(entry)
+
+
+@bp.post("/tokens/expire")
+def expire_tokens() -> Response:
+    """Make access tokens expired now (all, or one portal's)."""
+    return jsonify(expired=world().expire_tokens(body().get("member_id")))
+
+
+@bp.get("/sessions/<sid>")
+def session(sid: str) -> Response:
+    """What BX24.js needs for one app page render: auth and placement (APP_SID from the page URL)."""
+    w = world()
+    with w.lock:
+        s = w.state["sessions"].get(sid)
+        if not s:
+            raise ControlError("unknown APP_SID", 404)
+        portal = w.portal(s["member_id"])
+        return jsonify(
+            {
+                "auth": {
+                    "access_token": s["access_token"],
+                    "refresh_token": s["refresh_token"],
+                    "expires_in": s["expires_in"],
+                    "domain": portal.domain,
+                    "member_id": portal.member_id,
+                },
+                "rest_url": portal.rest_url,
+                "placement": s["placement"],
+                "options": s["options"],
+            }
+        )
+
+
+@bp.post("/sessions/<sid>/install-finish")
+def install_finish(sid: str) -> Response:
+    w = world()
+    with w.lock:
+        s = w.state["sessions"].get(sid)
+        if not s:
+            raise ControlError("unknown APP_SID", 404)
+        portal = w.portal(s["member_id"])
+    lifecycle.finish_install(w, portal, s["client_id"])
+    return jsonify(installed=True)

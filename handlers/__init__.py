@@ -1,0 +1,3 @@
+"""Inbound webhook handlers, one module per source, listed in SOURCES."""
+
+SOURCES: list = []

@@ -1,0 +1,3 @@
+"""Robots (automation rules), one module per robot, listed in ROBOTS."""
+
+ROBOTS: list = []

@@ -1,0 +1,164 @@
+"""Shared fixtures: a real redis-server on a free port and the sandbox world on 127.0.0.1."""
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from b24app.sandbox import SandboxServer
+from b24app.sandbox.phpjson import flatten
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server for the test session (never the machine's own on 6379)."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        pytest.fail("redis-server is not installed; run the README test command, which installs it")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    server = SandboxServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The sandbox server with a fresh, empty world for this test."""
+    sandbox_server.world.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def world(sandbox):
+    return sandbox.world
+
+
+@dataclass
+class Answer:
+    """An HTTP answer from the sandbox portal: status and decoded JSON body."""
+
+    status: int
+    body: Any
+
+    @property
+    def result(self) -> Any:
+        assert self.status == 200, (self.status, self.body)
+        return self.body["result"]
+
+
+class PortalClient:
+    """Calls one sandbox portal's REST API through its admin incoming webhook, JSON or form-encoded."""
+
+    def __init__(self, sandbox: SandboxServer, portal):
+        self.sandbox = sandbox
+        self.portal = portal
+        self.member_id = portal.member_id
+        self.webhook = sandbox.world.webhook_url(portal)
+
+    def call(self, method: str, params: dict | None = None, form: bool = False, **kw) -> Answer:
+        url = self.webhook + method
+        if form:
+            resp = requests.post(url, data=flatten(params or {}), timeout=30, **kw)
+        else:
+            resp = requests.post(url, json=params or {}, timeout=30, **kw)
+        return Answer(resp.status_code, resp.json())
+
+    def result(self, method: str, params: dict | None = None, **kw) -> Any:
+        return self.call(method, params, **kw).result
+
+    def control(self, verb: str, path: str, **kw) -> Any:
+        resp = requests.request(verb, f"{self.sandbox.url}/_sandbox/portals/{self.member_id}{path}",
+                                timeout=30, **kw)  # fmt: skip
+        assert resp.status_code < 300, resp.text
+        return resp.json()
+
+
+@pytest.fixture
+def portal(sandbox) -> PortalClient:
+    """A fresh portal with its limits switched off (unit tests); see ``limited_portal`` for limits on."""
+    return PortalClient(sandbox, sandbox.world.create_portal(limits=False))
+
+
+@pytest.fixture
+def limited_portal(sandbox) -> PortalClient:
+    """A fresh portal with the leaky bucket and the operating-time limiter on."""
+    return PortalClient(sandbox, sandbox.world.create_portal(limits=True))
+
+
+class Recorder:
+    """A real HTTP server on 127.0.0.1 that records every request (an app's handler, for the portal to call)."""
+
+    def __init__(self):
+        import threading
+
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request, Response
+
+        from b24app.sandbox.server import QuietHandler
+
+        self.requests: list[dict] = []
+        self.reply = ("OK", 200)
+        self._cv = threading.Condition()
+
+        @Request.application
+        def app(request: Request) -> Response:
+            entry = {"path": request.path, "args": request.args.to_dict(),
+                     "form": list(request.form.items(multi=True)), "body": request.get_data(as_text=True),
+                     "content_type": request.content_type}  # fmt: skip
+            with self._cv:
+                self.requests.append(entry)
+                self._cv.notify_all()
+            body, status = self.reply(entry) if callable(self.reply) else self.reply
+            return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+        self.httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def wait(self, n: int = 1, timeout: float = 10) -> list[dict]:
+        """Block until at least ``n`` requests arrived; returns them all."""
+        with self._cv:
+            self._cv.wait_for(lambda: len(self.requests) >= n, timeout)
+            return list(self.requests)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def recorder():
+    """An HTTP receiver standing in for an app's handlers; ``.requests`` holds what arrived."""
+    rec = Recorder()
+    yield rec
+    rec.stop()
