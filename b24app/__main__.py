@@ -42,7 +42,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     redis = Redis.from_url(Settings().redis_url)
     queues = [Queue(name, connection=redis) for name in args.queues.split(",")]
-    Worker(queues, connection=redis).work(with_scheduler=True)
+    Worker(queues, connection=redis).work(with_scheduler=True, burst=args.burst)
     return 0
 
 
@@ -69,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(fn=cmd_web)
     k = sub.add_parser("worker", help=cmd_worker.__doc__)
     k.add_argument("--queues", default="urgent,default,bulk")
+    k.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     k.set_defaults(fn=cmd_worker)
     d = sub.add_parser("demo", help=cmd_demo.__doc__)
     d.add_argument("--sandbox-port", type=int, default=8800)

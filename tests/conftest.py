@@ -162,3 +162,36 @@ def recorder():
     rec = Recorder()
     yield rec
     rec.stop()
+
+
+class AppServer:
+    """The Blago24 web app served for real on 127.0.0.1, wired to a test Redis and the sandbox."""
+
+    def __init__(self, redis_url: str, sandbox: SandboxServer):
+        import threading
+
+        from werkzeug.serving import make_server
+
+        from b24app import create_app
+        from b24app.sandbox.server import QuietHandler
+
+        self.flask = create_app({"redis_url": redis_url, "bx24_js_url": f"{sandbox.url}/bx24.js",
+                                 "portal_url_template": f"{sandbox.url}/p/{{domain}}/rest/"})  # fmt: skip
+        self.redis = self.flask.extensions["redis"]
+        self.httpd = make_server(
+            "127.0.0.1", 0, self.flask, threaded=True, request_handler=QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def app_server(redis_url, sandbox):
+    """The web app on a real port, its Redis flushed first."""
+    server = AppServer(redis_url, sandbox)
+    server.redis.flushdb()
+    yield server
+    server.stop()
