@@ -1,43 +1,151 @@
-"""Installed portals in Redis: domain, endpoints, tokens, application_token (minimal; see issue 3)."""
+"""The portal registry in Redis: one encrypted record per installed portal, plus lookup indexes.
 
+A record holds the portal's endpoints, tokens, application_token, scopes, plan, template version,
+connector settings and the per-portal key used in its webhook URLs. The whole record is encrypted at
+rest (Fernet, key derived from ``B24APP_SECRET_KEY``); only member_id, domain and key appear in clear
+in the indexes.
+"""
+
+import base64
+import hashlib
 import json
+import re
+import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
+from cryptography.fernet import Fernet, InvalidToken
 from redis import Redis
+
+from .errors import Blago24Error
+
+PREFIX = "b24"
+
+
+class PortalNotFound(Blago24Error):
+    """No installed portal with that member_id, key or domain."""
 
 
 @dataclass
-class PortalRecord:
-    """What the app knows about one installed portal."""
+class Portal:
+    """What the app knows about one portal it is installed in."""
 
     member_id: str
     domain: str
     client_endpoint: str
+    server_endpoint: str
     application_token: str
-    access_token: str
-    refresh_token: str
-    expires_at: float
-    scope: str = ""
-    installed: bool = False
+    access_token: str = ""
+    refresh_token: str = ""
+    expires_at: float = 0.0
+    scope: list[str] = field(default_factory=list)
+    plan: str = "basic"
+    status: str = "installing"  # installing → installed → (deleted on uninstall)
+    template_version: str = ""
+    settings: dict = field(default_factory=dict)
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    installed_at: float = field(default_factory=time.time)
+
+    def __repr__(self) -> str:
+        return (
+            f"Portal(member_id={self.member_id!r}, domain={self.domain!r}, status={self.status!r})"
+        )
+
+    @property
+    def rate(self) -> tuple[float, int]:
+        """(requests per second, burst) of the portal's plan (bitrix24-rest.md §3.1)."""
+        return (5.0, 250) if self.plan == "enterprise" else (2.0, 50)
+
+
+def fernet_for(secret_key: str) -> Fernet:
+    """A Fernet cipher derived from the deployment's secret key."""
+    digest = hashlib.sha256(b"blago24/portal-registry/" + secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
 
 
 class PortalRegistry:
-    """Portal records keyed by member_id."""
+    """Encrypted portal records keyed by member_id, with key and domain indexes."""
 
-    def __init__(self, redis: Redis):
+    def __init__(self, redis: Redis, secret_key: str):
         self.redis = redis
+        self.fernet = fernet_for(secret_key)
 
-    def save(self, record: PortalRecord) -> None:
-        self.redis.hset("b24:portals", record.member_id, json.dumps(asdict(record)))
+    def _key(self, member_id: str) -> str:
+        return f"{PREFIX}:portal:{member_id}"
 
-    def get(self, member_id: str) -> PortalRecord | None:
-        raw = self.redis.hget("b24:portals", member_id)
-        return PortalRecord(**json.loads(raw)) if raw else None
+    def save(self, portal: Portal) -> None:
+        """Write the record and its indexes atomically."""
+        blob = self.fernet.encrypt(json.dumps(asdict(portal)).encode())
+        old = self.get(portal.member_id)
+        pipe = self.redis.pipeline(transaction=True)
+        if old and old.domain != portal.domain:
+            pipe.hdel(f"{PREFIX}:portal-domains", old.domain)
+        pipe.set(self._key(portal.member_id), blob)
+        pipe.hset(f"{PREFIX}:portal-domains", portal.domain, portal.member_id)
+        pipe.hset(f"{PREFIX}:portal-keys", portal.key, portal.member_id)
+        pipe.sadd(f"{PREFIX}:portals", portal.member_id)
+        pipe.execute()
 
-    def delete(self, member_id: str) -> None:
-        self.redis.hdel("b24:portals", member_id)
+    def get(self, member_id: str) -> Portal | None:
+        blob = self.redis.get(self._key(member_id))
+        if blob is None:
+            return None
+        try:
+            return Portal(**json.loads(self.fernet.decrypt(blob)))
+        except InvalidToken as exc:
+            raise Blago24Error(
+                f"portal {member_id}: record cannot be decrypted (wrong secret key?)"
+            ) from exc
+
+    def require(self, member_id: str) -> Portal:
+        portal = self.get(member_id)
+        if portal is None:
+            raise PortalNotFound(f"portal {member_id} is not installed")
+        return portal
+
+    def by_key(self, key: str) -> Portal | None:
+        member_id = self.redis.hget(f"{PREFIX}:portal-keys", key)
+        return self.get(member_id.decode()) if member_id else None
+
+    def by_domain(self, domain: str) -> Portal | None:
+        member_id = self.redis.hget(f"{PREFIX}:portal-domains", domain)
+        return self.get(member_id.decode()) if member_id else None
+
+    def all(self) -> list[Portal]:
+        ids = sorted(m.decode() for m in self.redis.smembers(f"{PREFIX}:portals"))
+        return [p for p in (self.get(m) for m in ids) if p]
+
+    def delete(self, member_id: str) -> int:
+        """Forget the portal and every key stored under ``b24:p:<member_id>:*``; returns keys removed."""
+        portal = self.get(member_id)
+        keys = list(self.redis.scan_iter(f"{PREFIX}:p:{member_id}:*", count=500))
+        pipe = self.redis.pipeline(transaction=True)
+        if portal:
+            pipe.hdel(f"{PREFIX}:portal-domains", portal.domain)
+            pipe.hdel(f"{PREFIX}:portal-keys", portal.key)
+        pipe.srem(f"{PREFIX}:portals", member_id)
+        pipe.delete(self._key(member_id), *keys) if keys else pipe.delete(self._key(member_id))
+        pipe.execute()
+        return len(keys) + (1 if portal else 0)
+
+    def lock(self, member_id: str, name: str, timeout: float = 30):
+        """A Redis lock scoped to one portal (e.g. "refresh")."""
+        return self.redis.lock(
+            f"{PREFIX}:p:{member_id}:lock:{name}", timeout=timeout, blocking_timeout=timeout
+        )
 
 
-def expires_at(expires_in: int | None) -> float:
-    return time.time() + int(expires_in or 3600)
+def portal_key(member_id: str, *parts: str) -> str:
+    """A Redis key that belongs to one portal (removed with it on uninstall with CLEAN)."""
+    return ":".join((PREFIX, "p", member_id, *parts))
+
+
+def domain_from_rest_url(rest_url: str, template: str) -> str | None:
+    """The portal domain inside a REST endpoint built from ``template`` ("{protocol}://{domain}/rest/")."""
+    pattern = (
+        re.escape(template)
+        .replace(re.escape("{protocol}"), "https?")
+        .replace(re.escape("{domain}"), "([^/]+)")
+    )
+    m = re.fullmatch(pattern, rest_url)
+    return m.group(1) if m else None

@@ -195,3 +195,52 @@ def app_server(redis_url, sandbox):
     server.redis.flushdb()
     yield server
     server.stop()
+
+
+@dataclass
+class Registered:
+    """A sandbox portal with our app installed (no-UI flow) and recorded in a real-Redis registry."""
+
+    registry: Any
+    member_id: str
+    app: dict
+    portal: PortalClient
+
+    def client(self, limiter=None):
+        from b24app.bitrix import for_portal
+
+        return for_portal(self.registry, self.member_id, self.app["client_id"], self.app["client_secret"], limiter,
+                          url_template=f"{self.portal.sandbox.url}/p/{{domain}}/rest/")  # fmt: skip
+
+
+def register_portal(
+    sandbox, portal: PortalClient, recorder, redis, scopes=("crm", "user", "placement", "bizproc")
+):
+    """Install an app into ``portal`` by ONAPPINSTALL to ``recorder`` and store the record in a registry."""
+    from b24app.inbound import unflatten
+    from b24app.portals import Portal, PortalRegistry
+
+    app = requests.post(f"{sandbox.url}/_sandbox/apps", json={"handler": recorder.url + "/install", "ui": False,
+                                                              "scopes": list(scopes)}, timeout=10).json()  # fmt: skip
+    portal.control("POST", "/install", json={"client_id": app["client_id"], "flow": "event"})
+    auth = unflatten(recorder.wait(1)[-1]["form"])["auth"]
+    registry = PortalRegistry(redis, "test-secret")
+    registry.save(Portal(auth["member_id"], auth["domain"], auth["client_endpoint"], auth["server_endpoint"],
+                         auth["application_token"], auth["access_token"], auth["refresh_token"],
+                         time.time() + int(auth["expires_in"]), auth["scope"].split(","), status="installed"))  # fmt: skip
+    return Registered(registry, auth["member_id"], app, portal)
+
+
+@pytest.fixture
+def redis(redis_url):
+    """A client of the test Redis, flushed."""
+    from redis import Redis
+
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def registered(sandbox, portal, recorder, redis) -> Registered:
+    return register_portal(sandbox, portal, recorder, redis)

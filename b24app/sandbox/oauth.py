@@ -15,6 +15,7 @@ def oauth_error(error: str, description: str, status: int) -> Response:
 
 
 @bp.route("/oauth/token/", methods=["GET", "POST"])
+@bp.route("/oauth-server/oauth/token/", methods=["GET", "POST"])
 def token() -> Response:
     """``grant_type=refresh_token``: a new pair; the used refresh token stops working at once."""
     w = current_app.config["WORLD"]
@@ -53,7 +54,7 @@ def token() -> Response:
     return json_response(body, 200)
 
 
-@bp.route("/oauth/rest/<path:path>", methods=["GET", "POST"])
+@bp.route("/oauth-server/rest/<path:path>", methods=["GET", "POST"])
 def oauth_rest(path: str) -> Response:
     """The OAuth server's REST endpoint: only ``app.info`` (a trusted check of a token)."""
     from .rest import handle

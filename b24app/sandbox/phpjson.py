@@ -8,7 +8,9 @@ empty array is ``[]``, never ``{}``.
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
+
+from b24app import phpquery
 
 _KEY_RE = re.compile(r"\[([^\]]*)\]")
 
@@ -95,33 +97,10 @@ def _is_index(key: Any) -> bool:
 
 
 def build_query(params: Mapping, prefix: str = "") -> str:
-    """PHP ``http_build_query``: nested data into bracket-key form encoding (lists get 0..n-1)."""
-    return "&".join(
-        f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in flatten(params, prefix)
-    )
+    """PHP ``http_build_query``: nested data into bracket-key form encoding (True → "1", None → "")."""
+    return phpquery.build_query(params, strict=False)
 
 
 def flatten(params: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Flatten nested data into (bracket key, string value) pairs; True → "1", None → ""."""
-    if isinstance(params, Mapping):
-        items = params.items()
-    elif isinstance(params, list | tuple):
-        items = enumerate(params)
-    else:
-        return [(prefix, _scalar(params))]
-    pairs: list[tuple[str, str]] = []
-    for k, v in items:
-        key = f"{prefix}[{k}]" if prefix else str(k)
-        if isinstance(v, Mapping | list | tuple):
-            pairs.extend(flatten(v, key))
-        else:
-            pairs.append((key, _scalar(v)))
-    return pairs
-
-
-def _scalar(value: Any) -> str:
-    if value is True:
-        return "1"
-    if value is False or value is None:
-        return ""
-    return str(value)
+    """Flatten nested data into (bracket key, string value) pairs as PHP would (True → "1", None → "")."""
+    return phpquery.flatten(params, prefix, strict=False)

@@ -60,11 +60,15 @@ def handle(path: str, domain: str | None) -> Response:
         params = request_params()
         with w.lock:
             portal, auth = authenticate(w, params, webhook, domain)
+            portal.count(method)
             fault = faults.take(portal, method)
         faults.suffer(fault)
         with w.lock:
-            limits.admit_request(portal)
-            portal.count(method)
+            try:
+                limits.admit_request(portal)
+            except RestError as err:
+                portal.count(f"!{err.error}")  # rejected by the bucket: visible to limiter tests
+                raise
         payload = run(w, portal, auth, method, params, started)
     except RestError as err:
         return envelope_error(err)

@@ -145,8 +145,8 @@ class World:
 
     @property
     def oauth_url(self) -> str:
-        """The OAuth server's REST endpoint (``server_endpoint``)."""
-        return f"{self.base_url}/oauth/rest/"
+        """The OAuth server's REST endpoint (``server_endpoint``); its token URL is ``/oauth-server/oauth/token/``."""
+        return f"{self.base_url}/oauth-server/rest/"
 
     # --- portals --------------------------------------------------------------------------------
 

@@ -1,0 +1,450 @@
+"""The one Bitrix24 REST facade. fast-bitrix24 is its transport; nothing else imports fast-bitrix24.
+
+fast-bitrix24 is used with ``raw=True`` calls over an aiohttp session we own (bitrix24-rest.md §9.1a),
+so its known pitfalls stay out: errors keep the Bitrix code, description and HTTP status; parameters go
+as JSON (True stays true, None stays null); records are not unwrapped or label-keyed. On top of it:
+the shared per-portal rate limiter, one retry policy, refresh-on-expired, 302 domain moves, lists by
+the ID fast pattern, and batches of any length with their references kept intact.
+
+Errors (all carry ``code``, ``description``, ``status``, ``method``; ``retryable`` says what a job may retry)::
+
+    BitrixError
+    ├── BitrixAuthError          401/403: NO_AUTH_FOUND, invalid_token, insufficient_scope, ACCESS_DENIED…
+    │   └── TokenExpired         401 expired_token (refreshed once and repeated)
+    ├── MethodNotFound           404 ERROR_METHOD_NOT_FOUND
+    ├── NotFound                 400 "Not found" / NOT_FOUND
+    ├── RateLimited              503 QUERY_LIMIT_EXCEEDED                 (retryable)
+    ├── OperationTimeLimited     429 OPERATION_TIME_LIMIT, ``retry_at``    (retryable)
+    ├── BitrixUnavailable        5xx and network failures                  (retryable)
+    └── BatchFailed              commands of a batch failed; ``errors`` maps key → BitrixError
+"""
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from fast_bitrix24 import BitrixAsync
+
+from .errors import Blago24Error
+from .phpquery import build_query
+
+log = logging.getLogger(__name__)
+logging.getLogger("fast_bitrix24").setLevel(logging.WARNING)  # it logs request params at DEBUG/INFO
+
+BATCH_MAX = 50
+PAGE = 50
+INLINE_WAIT_MAX = 20.0  # longer waits go back to the job queue instead of blocking a worker
+
+
+class BitrixError(Blago24Error):
+    """An error answer from a portal."""
+
+    retryable = False
+
+    def __init__(self, code: Any, description: str = "", status: int = 0, method: str = ""):
+        super().__init__(f"{method}: HTTP {status} {code}: {description}")
+        self.code = code
+        self.description = description
+        self.status = status
+        self.method = method
+
+
+class BitrixAuthError(BitrixError):
+    pass
+
+
+class TokenExpired(BitrixAuthError):
+    pass
+
+
+class MethodNotFound(BitrixError):
+    pass
+
+
+class NotFound(BitrixError):
+    pass
+
+
+class RateLimited(BitrixError):
+    retryable = True
+
+
+class OperationTimeLimited(BitrixError):
+    retryable = True
+    retry_at: float = 0.0
+
+
+class BitrixUnavailable(BitrixError):
+    retryable = True
+
+
+class BatchFailed(BitrixError):
+    """Some commands of a batch failed; ``errors`` maps command key → BitrixError."""
+
+    def __init__(self, errors: dict[str, BitrixError]):
+        first = next(iter(errors.values()))
+        super().__init__(
+            first.code, f"{len(errors)} command(s) failed, first: {first}", first.status, "batch"
+        )
+        self.errors = errors
+
+
+class PortalMoved(Blago24Error):
+    """The portal answered 302: it has a new domain (``rest_url`` is the new REST endpoint)."""
+
+    def __init__(self, rest_url: str):
+        super().__init__(f"portal moved to {rest_url}")
+        self.rest_url = rest_url
+
+
+def error_for(status: int, body: Any, method: str) -> BitrixError:
+    """The typed error for an error answer (bitrix24-rest.md §2.3)."""
+    body = body if isinstance(body, dict) else {}
+    code = body.get("error", status)
+    description = str(body.get("error_description", ""))
+    if code == "expired_token":
+        cls: type[BitrixError] = TokenExpired
+    elif status in (401, 403):
+        cls = BitrixAuthError
+    elif code == "ERROR_METHOD_NOT_FOUND" or status == 404:
+        cls = MethodNotFound
+    elif code == "QUERY_LIMIT_EXCEEDED":
+        cls = RateLimited
+    elif code == "OPERATION_TIME_LIMIT":
+        cls = OperationTimeLimited
+    elif status >= 500:
+        cls = BitrixUnavailable
+    elif code == "NOT_FOUND" or description.lower().startswith("not found"):
+        cls = NotFound
+    else:
+        cls = BitrixError
+    return cls(code, description, status, method)
+
+
+def retry_delay(error: BitrixError, attempt: int, reset_at: float | None) -> float | None:
+    """The one retry policy: seconds to wait before repeating, or None to give up (and let the job retry)."""
+    if isinstance(error, OperationTimeLimited):
+        wait = (reset_at or time.time() + 60) - time.time()
+        error.retry_at = time.time() + max(wait, 0)
+        return max(wait, 0.5) if wait <= INLINE_WAIT_MAX else None
+    if isinstance(error, RateLimited | BitrixUnavailable) and attempt < 5:
+        return min(0.5 * 2**attempt, 8.0) * random.uniform(0.8, 1.2)
+    return None
+
+
+@dataclass
+class BatchResult:
+    """The five result maps of a batch, keyed by command key; ``errors`` hold typed errors."""
+
+    result: dict = field(default_factory=dict)
+    errors: dict[str, BitrixError] = field(default_factory=dict)
+    total: dict = field(default_factory=dict)
+    next: dict = field(default_factory=dict)
+
+    def raise_errors(self) -> "BatchResult":
+        if self.errors:
+            raise BatchFailed(self.errors)
+        return self
+
+
+class TokenSource:
+    """Where the client gets its access token, and how it refreshes a stale one."""
+
+    def __init__(self, token: Callable[[], str], refresh: Callable[[str], str] | None = None):
+        self.token = token
+        self.refresh = refresh
+
+
+class BitrixClient:
+    """REST calls to one portal: rate-limited, retried, refreshed, typed."""
+
+    def __init__(self, rest_url: str, tokens: TokenSource | None = None, limiter=None, limiter_key: str = "",
+                 rate: tuple[float, int] = (2.0, 50), on_moved: Callable[[str], None] | None = None):  # fmt: skip
+        self.rest_url = rest_url if rest_url.endswith("/") else rest_url + "/"
+        self.tokens = tokens
+        self.limiter = limiter
+        self.limiter_key = limiter_key
+        self.rate = rate
+        self.on_moved = on_moved
+        self.reset_at: dict[str, float] = {}  # method → operating_reset_at of its last answer
+
+    # --- single calls -------------------------------------------------------------------------
+
+    def call(self, method: str, params: Mapping | None = None) -> Any:
+        """The method's ``result`` (a record for ``get``, an id for ``add``, ``True`` for update)."""
+        return self.call_raw(method, params)["result"]
+
+    def call_raw(self, method: str, params: Mapping | None = None) -> dict:
+        """The whole answer (``result``, ``total``, ``next``, ``time``) after the retry policy."""
+        refreshed = moved = False
+        attempt = 0
+        while True:
+            token = self.tokens.token() if self.tokens else None
+            try:
+                return self._send(method, dict(params or {}), token)
+            except TokenExpired:
+                if refreshed or not (self.tokens and self.tokens.refresh):
+                    raise
+                self.tokens.refresh(token)
+                refreshed = True
+            except PortalMoved as exc:
+                if moved:
+                    raise
+                self.rest_url, moved = exc.rest_url, True
+                if self.on_moved:
+                    self.on_moved(exc.rest_url)
+            except BitrixError as exc:
+                delay = retry_delay(exc, attempt, self.reset_at.get(method))
+                if delay is None:
+                    raise
+                log.info("%s: %s; retrying in %.1f s", method, exc.code, delay)
+                time.sleep(delay)
+                attempt += 1
+
+    def _send(self, method: str, params: dict, token: str | None) -> dict:
+        """One HTTP request through the limiter and fast-bitrix24."""
+        if self.limiter is not None:
+            self.limiter.acquire(self.limiter_key, *self.rate)
+        answer = asyncio.run(self._post(method, params, token))
+        reset_at = (answer.get("time") or {}).get("operating_reset_at")
+        if reset_at:
+            self.reset_at[method] = float(reset_at)
+        return answer
+
+    async def _post(self, method: str, params: dict, token: str | None) -> dict:
+        moved: list[str] = []
+
+        async def on_redirect(session, ctx, event) -> None:
+            moved.append(event.response.headers.get("Location", ""))
+
+        async def check(response: aiohttp.ClientResponse) -> None:
+            if response.status >= 400:
+                try:
+                    body = await response.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    body = {}
+                if moved:
+                    raise PortalMoved(rest_base(moved[0]))
+                raise error_for(response.status, body, method)
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_redirect.append(on_redirect)
+        timeout = aiohttp.ClientTimeout(total=65)
+        async with aiohttp.ClientSession(
+            raise_for_status=check, trace_configs=[trace], timeout=timeout
+        ) as session:
+            token_func = _const(token) if token else None
+            bx = BitrixAsync(self.rest_url, token_func=token_func, client=session, verbose=False,
+                             request_pool_size=10_000, requests_per_second=10_000.0, ssl=False)  # fmt: skip
+            try:
+                answer = await bx.call(method, params, raw=True)
+            except RuntimeError as exc:  # fast-bitrix24 gave up after its own transport retries
+                raise BitrixUnavailable("NETWORK", str(exc.__cause__ or exc), 0, method) from exc
+        if moved:
+            raise PortalMoved(rest_base(moved[0]))
+        if isinstance(answer, dict) and "error" in answer and "result" not in answer:
+            raise error_for(200, answer, method)
+        return answer
+
+    # --- batches ------------------------------------------------------------------------------
+
+    def batch(self, commands: Mapping[str, tuple[str, Mapping]], halt: bool = False) -> BatchResult:
+        """Run any number of (method, params) commands in order, 50 per request, references intact."""
+        out = BatchResult()
+        keys = list(commands)
+        for start in range(0, len(keys), BATCH_MAX):
+            chunk = keys[start : start + BATCH_MAX]
+            cmd = {k: command_text(*commands[k], done=out) for k in chunk}
+            answer = self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd})
+            absorb(out, answer, "batch")
+            if halt and out.errors:
+                break
+        return out
+
+    # --- lists --------------------------------------------------------------------------------
+
+    def list_all(self, method: str, params: Mapping | None = None, id_field: str = "ID",
+                 items_key: str | None = None) -> list[dict]:  # fmt: skip
+        """Every record of a list method: one counted first page, then ID-fast pages (``start=-1``) batched."""
+        base = dict(params or {})
+        if "order" in base and base["order"] != {id_field: "ASC"}:
+            raise ValueError(
+                f"list_all orders by {id_field} ascending; drop 'order' from the params"
+            )
+        base["order"] = {id_field: "ASC"}
+        flt = dict(base.pop("filter", None) or {})
+        first = self.call_raw(method, {**base, "filter": {**flt, f">{id_field}": 0}, "start": 0})
+        out = page_rows(first["result"], items_key)
+        pages_left = -(-int(first.get("total") or 0) // PAGE) - 1
+        base["start"] = -1
+        more = len(out) == PAGE
+        while more:
+            n = min(BATCH_MAX, max(pages_left, 1))
+            rows = self._chained_pages(
+                method, base, flt, id_field, items_key, last_id(out, id_field), n
+            )
+            check_ascending(out, rows, id_field, method)
+            out.extend(rows)
+            pages_left -= n
+            more = len(rows) == PAGE * n
+        return out
+
+    def _chained_pages(self, method: str, base: dict, flt: dict, id_field: str, items_key: str | None,
+                       after: Any, n: int) -> list[dict]:  # fmt: skip
+        """``n`` pages in one batch, each page's filter referencing the previous page's last id."""
+        path = f"[{items_key}]" if items_key else ""
+        commands = {}
+        for i in range(n):
+            bound = after if i == 0 else f"$result[p{i - 1}]{path}[{PAGE - 1}][{id_field}]"
+            commands[f"p{i}"] = (method, {**base, "filter": {**flt, f">{id_field}": bound}})
+        answer = self.call(
+            "batch", {"halt": 0, "cmd": {k: command_text(m, p) for k, (m, p) in commands.items()}}
+        )
+        rows: list[dict] = []
+        for i in range(n):
+            key = f"p{i}"
+            if key in (answer.get("result_error") or {}):
+                raise error_from_map(answer["result_error"][key], method)
+            page = page_rows((answer.get("result") or {}).get(key, []), items_key)
+            rows.extend(page)
+            if len(page) < PAGE:
+                break
+        return rows
+
+
+def _const(token: str):
+    async def token_func() -> str:
+        return token
+
+    return token_func
+
+
+def rest_base(location: str) -> str:
+    """The REST endpoint of a redirect target: everything up to and including ``/rest/``."""
+    head, sep, _ = location.partition("/rest/")
+    return head + sep if sep else location
+
+
+REF_RE = re.compile(r"\$(result|next|total|time|error)\[([^\]]*)\]((?:\[[^\]]*\])*)")
+
+
+def command_text(method: str, params: Mapping, done: BatchResult | None = None) -> str:
+    """``method?query`` for a batch; references to commands of earlier requests are resolved here."""
+    if done is not None and (done.result or done.total or done.next):
+        params = resolve_earlier(params, done)
+    query = build_query(params)
+    return f"{method}?{query}" if query else method
+
+
+def resolve_earlier(value: Any, done: BatchResult) -> Any:
+    """Replace references to already-answered commands the way the portal would (bitrix24-rest.md §2.5)."""
+    if isinstance(value, Mapping):
+        return {k: resolve_earlier(v, done) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_earlier(v, done) for v in value]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+    maps = {"result": done.result, "total": done.total, "next": done.next}
+    whole = REF_RE.fullmatch(value)
+    if whole and whole.group(2) in maps.get(whole.group(1), {}):
+        return walk(maps[whole.group(1)][whole.group(2)], whole.group(3))
+
+    def embed(m: re.Match) -> str:
+        source = maps.get(m.group(1), {})
+        if m.group(2) not in source:
+            return m.group(0)
+        found = walk(source[m.group(2)], m.group(3))
+        return (
+            str(found)
+            if isinstance(found, str | int | float) and not isinstance(found, bool)
+            else m.group(0)
+        )
+
+    return REF_RE.sub(embed, value)
+
+
+def walk(node: Any, path: str) -> Any:
+    """Follow ``[a][0][ID]`` while it exists; stop at the deepest existing value."""
+    for segment in re.findall(r"\[([^\]]*)\]", path):
+        if isinstance(node, dict) and segment in node:
+            node = node[segment]
+        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+            node = node[int(segment)]
+        else:
+            break
+    return node
+
+
+def absorb(out: BatchResult, answer: Mapping, method: str) -> None:
+    """Merge one batch answer's maps into ``out`` (PHP prints empty maps as lists)."""
+    for name, target in (
+        ("result", out.result),
+        ("result_total", out.total),
+        ("result_next", out.next),
+    ):
+        values = answer.get(name) or {}
+        target.update(values if isinstance(values, dict) else dict(enumerate(values)))
+    errors = answer.get("result_error") or {}
+    for key, body in errors.items() if isinstance(errors, dict) else enumerate(errors):
+        out.errors[str(key)] = error_from_map(body, method)
+
+
+def error_from_map(body: Any, method: str) -> BitrixError:
+    code = body.get("error", "") if isinstance(body, dict) else ""
+    status = {
+        "ERROR_METHOD_NOT_FOUND": 404,
+        "OPERATION_TIME_LIMIT": 429,
+        "QUERY_LIMIT_EXCEEDED": 503,
+    }.get(code, 400)
+    return error_for(status, body, method)
+
+
+def page_rows(result: Any, items_key: str | None) -> list[dict]:
+    if items_key and isinstance(result, dict):
+        result = result.get(items_key, [])
+    return list(result or [])
+
+
+def last_id(rows: list[dict], id_field: str) -> int:
+    return int(rows[-1][id_field])
+
+
+def check_ascending(before: list[dict], rows: list[dict], id_field: str, method: str) -> None:
+    """Refuse to return a silently broken listing: ids must keep rising from page to page."""
+    ids = [int(r[id_field]) for r in rows]
+    previous = last_id(before, id_field) if before else 0
+    if any(b <= a for a, b in zip([previous, *ids], ids, strict=False)):
+        raise BitrixError(
+            "LIST_ORDER", f"{method}: ids did not rise after {previous}; listing aborted", 0, method
+        )
+
+
+def for_portal(registry, member_id: str, client_id: str, client_secret: str, limiter=None,
+               url_template: str = "{protocol}://{domain}/rest/") -> BitrixClient:  # fmt: skip
+    """A client for an installed portal: its tokens from the registry, refresh under the portal's lock."""
+    from .oauth import refresh_tokens
+    from .portals import domain_from_rest_url
+
+    portal = registry.require(member_id)
+
+    def token() -> str:
+        return registry.require(member_id).access_token
+
+    def refresh(stale: str) -> str:
+        return refresh_tokens(registry, member_id, stale, client_id, client_secret).access_token
+
+    def moved(rest_url: str) -> None:
+        current = registry.require(member_id)
+        current.client_endpoint = rest_url
+        current.domain = domain_from_rest_url(rest_url, url_template) or current.domain
+        registry.save(current)
+
+    return BitrixClient(
+        portal.client_endpoint, TokenSource(token, refresh), limiter, member_id, portal.rate, moved
+    )

@@ -1,0 +1,62 @@
+"""Refreshing a portal's OAuth tokens (bitrix24-rest.md §1.5), serialised per portal.
+
+Refresh tokens rotate: the old one dies the moment a refresh succeeds. So exactly one process refreshes
+at a time (a per-portal Redis lock), re-reads the record inside the lock (someone else may have just
+refreshed), and stores the new pair before anyone uses it.
+"""
+
+import logging
+import time
+
+import requests
+
+from .errors import Blago24Error
+from .portals import Portal, PortalRegistry
+
+log = logging.getLogger(__name__)
+
+
+class RefreshFailed(Blago24Error):
+    """The OAuth server refused the refresh (e.g. invalid_grant: the app must be reinstalled)."""
+
+    def __init__(self, member_id: str, error: str, description: str):
+        super().__init__(f"portal {member_id}: token refresh refused: {error}: {description}")
+        self.error = error
+
+
+def token_url(server_endpoint: str) -> str:
+    """``https://oauth.bitrix.info/rest/`` → ``https://oauth.bitrix.info/oauth/token/``."""
+    base = server_endpoint.rstrip("/")
+    base = base.removesuffix("/rest")
+    return f"{base}/oauth/token/"
+
+
+def refresh_tokens(registry: PortalRegistry, member_id: str, stale_token: str, client_id: str,
+                   client_secret: str) -> Portal:  # fmt: skip
+    """The portal with a fresh access token; refreshes only if ``stale_token`` is still the stored one."""
+    with registry.lock(member_id, "refresh"):
+        portal = registry.require(member_id)
+        if portal.access_token != stale_token:
+            return portal
+        resp = requests.get(token_url(portal.server_endpoint), params={
+            "grant_type": "refresh_token", "client_id": client_id, "client_secret": client_secret,
+            "refresh_token": portal.refresh_token}, timeout=20)  # fmt: skip
+        body = _json(resp)
+        if resp.status_code != 200 or "access_token" not in body:
+            raise RefreshFailed(member_id, str(body.get("error", resp.status_code)),
+                                str(body.get("error_description", "")))  # fmt: skip
+        portal.access_token = body["access_token"]
+        portal.refresh_token = body["refresh_token"]
+        portal.expires_at = time.time() + int(body.get("expires_in", 3600))
+        portal.client_endpoint = body.get("client_endpoint") or portal.client_endpoint
+        registry.save(portal)
+        log.info("portal %s: tokens refreshed", member_id)
+        return portal
+
+
+def _json(resp: requests.Response) -> dict:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
