@@ -25,7 +25,7 @@ def begin_install(world: World, portal: Portal, app: dict) -> dict:
                 "events": [],
                 "placements": [],
                 "robots": {},
-                "options": {},
+                "options": portal.state.get("kept_options", {}).pop(app["client_id"], {}),
                 "installed_at": None,
             }
         return inst
