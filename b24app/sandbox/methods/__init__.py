@@ -13,6 +13,7 @@ from . import (
     events,
     lists,
     misc,
+    userfieldconfig,
     userfields,
 )
 
@@ -21,6 +22,7 @@ MODULES = [
     misc,
     crm_entities,
     userfields,
+    userfieldconfig,
     crm_status,
     crm_items,
     duplicates,
