@@ -3,8 +3,8 @@
 import logging
 
 from flask import Flask, jsonify
-from redis import Redis
 
+from . import context
 from .config import Settings
 from .errors import InboundError
 
@@ -13,14 +13,16 @@ log = logging.getLogger(__name__)
 
 def create_app(overrides: dict | None = None) -> Flask:
     """The web app: settings read once, Redis, blueprints, and 4xx JSON for refused input."""
-    settings = Settings(**(overrides or {}))
+    settings = context.configure(Settings(**(overrides or {})))
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
-    app.extensions["redis"] = Redis.from_url(settings.redis_url)
+    app.extensions["redis"] = context.redis()
 
-    from installers import install
+    from installers import events, install, pages
+    from robots import bp as robots_bp
 
-    app.register_blueprint(install.bp)
+    for blueprint in (install.bp, events.bp, pages.bp, robots_bp):
+        app.register_blueprint(blueprint)
 
     @app.get("/healthz")
     def healthz():

@@ -1,6 +1,7 @@
 """The ``b24app`` command line: sandbox, web, worker, demo."""
 
 import argparse
+import json
 import logging
 import sys
 
@@ -35,14 +36,65 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run an RQ worker with the built-in scheduler on the given queues."""
-    from redis import Redis
     from rq import Queue, Worker
 
-    from .config import Settings
+    from . import context
 
-    redis = Redis.from_url(Settings().redis_url)
+    redis = context.redis()
     queues = [Queue(name, connection=redis) for name in args.queues.split(",")]
     Worker(queues, connection=redis).work(with_scheduler=True, burst=args.burst)
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Bring an installed portal to the CRM template (``--plan``: only show what is missing or differs)."""
+    from . import installation
+
+    if args.plan:
+        plan = installation.plan_template(args.portal)
+        for item in plan.items:
+            if item.status != "present":
+                print(
+                    f"{item.status:8} {item.kind:16} {item.title}"
+                    + (f"  ({item.detail})" if item.detail else "")
+                )
+        print(f"{len(plan.items)} items: {len(plan.missing)} missing", flush=True)
+        return 0
+    result = installation.apply_template(args.portal)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result["missing"] == 0 else 1
+
+
+def cmd_portals(args: argparse.Namespace) -> int:
+    """The installed portals as JSON: member_id, domain, status, webhook URLs."""
+    from . import connectors, context
+
+    public_url = context.settings().public_url
+    rows = [{"member_id": p.member_id, "domain": p.domain, "status": p.status,
+             "template_version": p.template_version, "webhooks": connectors.webhook_urls(public_url, p)}
+            for p in context.registry().all()]  # fmt: skip
+    print(json.dumps(rows, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Set connector settings of a portal: key=value ...; prints the settings (secrets as "set")."""
+    from . import connectors, context
+    from .errors import BadRequest
+
+    registry = context.registry()
+    portal = registry.require(args.portal)
+    pairs = dict(kv.split("=", 1) for kv in args.values if "=" in kv)
+    if len(pairs) != len(args.values):
+        print("settings are key=value pairs", file=sys.stderr)
+        return 2
+    try:
+        connectors.update_settings(portal, pairs)
+    except BadRequest as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    registry.save(portal)
+    print(json.dumps(connectors.public_view(portal), ensure_ascii=False, indent=2))
     return 0
 
 
@@ -71,6 +123,16 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--queues", default="urgent,default,bulk")
     k.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     k.set_defaults(fn=cmd_worker)
+    i = sub.add_parser("install", help=cmd_install.__doc__)
+    i.add_argument("--portal", required=True, help="member_id")
+    i.add_argument("--plan", action="store_true", help="only show the plan")
+    i.set_defaults(fn=cmd_install)
+    p_ = sub.add_parser("portals", help=cmd_portals.__doc__)
+    p_.set_defaults(fn=cmd_portals)
+    st = sub.add_parser("settings", help=cmd_settings.__doc__)
+    st.add_argument("--portal", required=True, help="member_id")
+    st.add_argument("values", nargs="+", metavar="key=value")
+    st.set_defaults(fn=cmd_settings)
     d = sub.add_parser("demo", help=cmd_demo.__doc__)
     d.add_argument("--sandbox-port", type=int, default=8800)
     d.add_argument("--web-port", type=int, default=5000)

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import BadRequest
+from .errors import BadRequest, Unauthorized
 
 
 def unflatten(pairs: Iterable[tuple[str, str]]) -> dict:
@@ -86,3 +86,15 @@ def parse(model: type[Frozen], data: dict) -> Any:
     except ValidationError as exc:
         names = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
         raise BadRequest(f"{model.__name__}: missing or invalid fields: {names}") from None
+
+
+def check_portal(registry, member_id: str, application_token: str):
+    """The installed portal whose stored application_token matches; else Unauthorized (§1.3, §6.2)."""
+    import hmac
+
+    portal = registry.get(member_id) if member_id else None
+    if portal is None or not application_token:
+        raise Unauthorized("unknown portal (member_id) or missing application_token")
+    if not hmac.compare_digest(portal.application_token, application_token):
+        raise Unauthorized("application_token does not match this portal")
+    return portal

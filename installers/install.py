@@ -1,51 +1,44 @@
 """Install endpoints: the UI flow (install page → BX24.installFinish()) and the no-UI flow (ONAPPINSTALL)."""
 
-import hmac
-
 from flask import Blueprint, current_app, render_template, request
 
-from b24app.errors import Unauthorized
+from b24app import installation
 from b24app.inbound import AppEvent, PageOpen, parse, unflatten
-from b24app.portals import PortalRecord, PortalRegistry, expires_at
 
 bp = Blueprint("install", __name__, template_folder="templates")
 
 
-def registry() -> PortalRegistry:
-    return PortalRegistry(current_app.extensions["redis"])
-
-
 def portal_url(domain: str, protocol: str) -> str:
+    """The portal's REST endpoint from the install page's DOMAIN and PROTOCOL."""
     template = current_app.config["SETTINGS"].portal_url_template
     return template.format(protocol="https" if protocol == "1" else "http", domain=domain)
 
 
 @bp.post("/install")
 def install():
-    """Store the portal's tokens; the UI flow answers a page that calls BX24.installFinish()."""
+    """Verify the token with app.info, register the portal, queue the template; answer installFinish()."""
     form = unflatten(request.form.items(multi=True))
-    if form.get("event", "").upper() == "ONAPPINSTALL":
-        event = parse(AppEvent, form)
-        auth = event.auth
-        registry().save(PortalRecord(auth.member_id, auth.domain, auth.client_endpoint,
-                                     auth.application_token, auth.access_token or "",
-                                     auth.refresh_token or "", expires_at(auth.expires_in),
-                                     auth.scope, installed=True))  # fmt: skip
-        return "OK"
+    if str(form.get("event", "")).upper() == "ONAPPINSTALL":
+        return install_event(parse(AppEvent, form))
     page = parse(PageOpen, {**request.args.to_dict(), **form})
-    registry().save(PortalRecord(page.member_id, page.DOMAIN, portal_url(page.DOMAIN, page.PROTOCOL),
-                                 page.APPLICATION_TOKEN, page.AUTH_ID, page.REFRESH_ID,
-                                 expires_at(page.AUTH_EXPIRES), page.APPLICATION_SCOPE))  # fmt: skip
+    rest_url = portal_url(page.DOMAIN, page.PROTOCOL)
+    installation.verify_token(rest_url, page.AUTH_ID, page.member_id)
+    installation.register(page.member_id, page.DOMAIN, rest_url, page.SERVER_ENDPOINT, page.APPLICATION_TOKEN,
+                          page.AUTH_ID, page.REFRESH_ID, page.AUTH_EXPIRES, page.APPLICATION_SCOPE)  # fmt: skip
+    installation.queue_template(page.member_id)
     return render_template("install.html", bx24_js=current_app.config["SETTINGS"].bx24_js_url)
 
 
-@bp.post("/app")
-def app_page():
-    """The app's main page in the portal: only for a known portal with a matching application_token."""
-    form = unflatten(request.form.items(multi=True))
-    page = parse(PageOpen, {**request.args.to_dict(), **form})
-    record = registry().get(page.member_id)
-    if record is None or not hmac.compare_digest(record.application_token, page.APPLICATION_TOKEN):
-        raise Unauthorized("unknown portal or application_token mismatch")
-    return render_template("app.html", bx24_js=current_app.config["SETTINGS"].bx24_js_url,
-                           domain=record.domain, placement=page.PLACEMENT)  # fmt: skip
+def install_event(event: AppEvent) -> str:
+    """No-UI flow: the ONAPPINSTALL event carries the tokens (and the refresh token)."""
+    auth = event.auth
+    if not auth.access_token or not auth.refresh_token:
+        from b24app.errors import BadRequest
+
+        raise BadRequest("ONAPPINSTALL without auth[access_token] and auth[refresh_token]")
+    installation.verify_token(auth.client_endpoint, auth.access_token, auth.member_id)
+    installation.register(auth.member_id, auth.domain, auth.client_endpoint, auth.server_endpoint,
+                          auth.application_token, auth.access_token, auth.refresh_token, auth.expires_in or 3600,
+                          auth.scope)  # fmt: skip
+    installation.queue_template(auth.member_id)
+    return "OK"

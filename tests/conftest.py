@@ -165,9 +165,9 @@ def recorder():
 
 
 class AppServer:
-    """The Blago24 web app served for real on 127.0.0.1, wired to a test Redis and the sandbox."""
+    """The Blago24 web app served for real on 127.0.0.1 and registered as a local app in the sandbox."""
 
-    def __init__(self, redis_url: str, sandbox: SandboxServer):
+    def __init__(self, redis_url: str, sandbox: SandboxServer, ui: bool = True):
         import threading
 
         from werkzeug.serving import make_server
@@ -175,14 +175,33 @@ class AppServer:
         from b24app import create_app
         from b24app.sandbox.server import QuietHandler
 
-        self.flask = create_app({"redis_url": redis_url, "bx24_js_url": f"{sandbox.url}/bx24.js",
-                                 "portal_url_template": f"{sandbox.url}/p/{{domain}}/rest/"})  # fmt: skip
-        self.redis = self.flask.extensions["redis"]
         self.httpd = make_server(
-            "127.0.0.1", 0, self.flask, threaded=True, request_handler=QuietHandler
+            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=QuietHandler
         )
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.sandbox_app = requests.post(f"{sandbox.url}/_sandbox/apps", json={
+            "handler": self.url + "/app", "install_url": self.url + "/install", "ui": ui,
+            "scopes": ["crm", "user", "placement", "bizproc", "catalog", "userfieldconfig", "im", "task"]},
+            timeout=10).json()  # fmt: skip
+        self.client_id = self.sandbox_app["client_id"]
+        self.flask = create_app({
+            "redis_url": redis_url, "public_url": self.url, "bx24_js_url": f"{sandbox.url}/bx24.js",
+            "portal_url_template": f"{sandbox.url}/p/{{domain}}/rest/", "client_id": self.client_id,
+            "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key"})  # fmt: skip
+        self.redis = self.flask.extensions["redis"]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def _wsgi(self, environ, start_response):
+        return self.flask(environ, start_response)
+
+    def run_jobs(self) -> None:
+        """Run every queued job in this process (a real RQ worker in burst mode on the test Redis)."""
+        from rq import Queue, SimpleWorker
+
+        from b24app.queue import QUEUES
+
+        queues = [Queue(name, connection=self.redis) for name in QUEUES]
+        SimpleWorker(queues, connection=self.redis).work(burst=True)
 
     def stop(self) -> None:
         self.httpd.shutdown()
@@ -190,9 +209,11 @@ class AppServer:
 
 @pytest.fixture
 def app_server(redis_url, sandbox):
-    """The web app on a real port, its Redis flushed first."""
+    """The web app on a real port (UI-flow app registration), its Redis flushed first."""
+    from redis import Redis
+
+    Redis.from_url(redis_url).flushdb()
     server = AppServer(redis_url, sandbox)
-    server.redis.flushdb()
     yield server
     server.stop()
 

@@ -1,0 +1,61 @@
+"""Per-portal connector settings (what the app page and ``b24app settings`` edit) and webhook URLs."""
+
+from dataclasses import dataclass
+
+from .errors import BadRequest
+from .portals import Portal
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One connector setting: key, labels, whether it is a secret, allowed values."""
+
+    key: str
+    ru: str
+    en: str
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+
+
+SETTINGS = (
+    Setting("timepad_token", "Timepad: токен API", "Timepad: API token", secret=True),
+    Setting("timepad_secret", "Timepad: секрет подписи вебхуков", "Timepad: webhook signing secret", secret=True),
+    Setting("cloudpayments_secret", "CloudPayments: API Secret", "CloudPayments: API secret", secret=True),
+    Setting("leyka_secret", "Лейка: секрет моста", "Leyka bridge secret", secret=True),
+    Setting("letter_channel", "Канал писем", "Letter channel", choices=("bitrix24", "smtp", "unisender")),
+    Setting("letter_sender", "Отправитель писем", "Letter sender (Name <e-mail>)"),
+)  # fmt: skip
+BY_KEY = {s.key: s for s in SETTINGS}
+SOURCES = ("timepad", "cloudpayments", "leyka")
+
+
+def webhook_urls(public_url: str, portal: Portal) -> dict[str, str]:
+    """Each connector's own webhook URL for this portal: /hooks/<portal key>/<source>."""
+    return {source: f"{public_url.rstrip('/')}/hooks/{portal.key}/{source}" for source in SOURCES}
+
+
+def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:
+    """Apply validated values (empty secrets mean "unchanged"); returns the keys changed."""
+    changed = []
+    for key, value in values.items():
+        setting = BY_KEY.get(key)
+        if setting is None:
+            raise BadRequest(f"unknown setting {key!r}; known: {', '.join(BY_KEY)}")
+        value = (value or "").strip()
+        if setting.secret and not value:
+            continue
+        if setting.choices and value not in setting.choices:
+            raise BadRequest(f"{key} must be one of {', '.join(setting.choices)}")
+        if portal.settings.get(key) != value:
+            portal.settings[key] = value
+            changed.append(key)
+    return changed
+
+
+def public_view(portal: Portal) -> dict[str, str]:
+    """Settings for display: secrets only as "set"/"not set"."""
+    out = {}
+    for s in SETTINGS:
+        value = portal.settings.get(s.key, "")
+        out[s.key] = ("set" if value else "") if s.secret else value
+    return out

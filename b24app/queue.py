@@ -1,0 +1,32 @@
+"""RQ queues and enqueueing with deterministic job ids (the sender's or the portal's natural key)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.job import Job
+
+URGENT, DEFAULT, BULK = (
+    "urgent",
+    "default",
+    "bulk",
+)  # letters and reminders / ordinary work / long scans
+QUEUES = (URGENT, DEFAULT, BULK)
+
+
+def enqueue_once(
+    redis: Redis, queue: str, job_id: str, fn: Callable | str, *args: Any, **kwargs: Any
+) -> Job:
+    """Queue ``fn(*args)`` under ``job_id`` unless a job with that id is already waiting or running."""
+    existing = Job.fetch(job_id, connection=redis) if redis.exists(f"rq:job:{job_id}") else None
+    if existing is not None and existing.get_status(refresh=True) in (
+        "queued",
+        "started",
+        "scheduled",
+        "deferred",
+    ):
+        return existing
+    return Queue(queue, connection=redis).enqueue(
+        fn, *args, job_id=job_id, retry=Retry(max=5, interval=[10, 30, 60, 120, 300]), **kwargs
+    )
