@@ -5,6 +5,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import faults
 from .call import Auth, Call
 from .errors import RestError
 from .phpjson import parse_str
@@ -46,6 +47,11 @@ def run_batch(w: World, portal: Portal, auth: Auth, params: dict) -> tuple[dict,
                     "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405
                 )
             portal.count(method)
+            fault = faults.take(portal, method)
+            if (
+                fault and fault["error"] is not None
+            ):  # latency is not simulated inside a batch (the lock is held)
+                raise RestError(fault["error"], fault["description"], fault["status"])
             call = Call(w, portal, method, sub_params, auth)
             out = execute(call)
         except RestError as err:

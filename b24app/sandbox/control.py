@@ -24,6 +24,11 @@ def control_error(err: ControlError) -> tuple[Response, int]:
     return jsonify(error=str(err)), err.status
 
 
+@bp.errorhandler(lifecycle.AppUnreachable)
+def app_unreachable(err: lifecycle.AppUnreachable) -> tuple[Response, int]:
+    return jsonify(error=f"the app did not answer: {err}"), 502
+
+
 def world() -> World:
     return current_app.config["WORLD"]
 
@@ -123,8 +128,7 @@ def update_portal(member_id: str) -> Response:
         unknown = set(cfg) - SETTINGS - {"domain"}
         if unknown:
             raise ControlError(f"unknown settings: {sorted(unknown)}")
-        if cfg.get("plan", "basic") not in ("basic", "enterprise"):
-            raise ControlError("plan must be basic or enterprise")
+        validate_settings(cfg)
         if "domain" in cfg and cfg["domain"] != portal.domain:
             if w.portal_by_domain(cfg["domain"]):
                 raise ControlError(f"domain {cfg['domain']} is taken")
@@ -132,6 +136,29 @@ def update_portal(member_id: str) -> Response:
             portal.state["domain"] = cfg["domain"]
         portal.settings.update({k: v for k, v in cfg.items() if k in SETTINGS})
         return jsonify(portal_info(portal))
+
+
+def validate_settings(cfg: dict) -> None:
+    """Refuse settings that would break the portal later (bad plan, time zone, numbers, costs)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if cfg.get("plan", "basic") not in ("basic", "enterprise"):
+        raise ControlError("plan must be basic or enterprise")
+    for key in ("rate_limit", "operating_limit"):
+        if key in cfg and not isinstance(cfg[key], bool):
+            raise ControlError(f"{key} must be true or false")
+    if "operating_limit_seconds" in cfg and not isinstance(
+        cfg["operating_limit_seconds"], int | float
+    ):
+        raise ControlError("operating_limit_seconds must be a number")
+    costs = cfg.get("method_costs", {})
+    if not isinstance(costs, dict) or not all(isinstance(v, int | float) for v in costs.values()):
+        raise ControlError("method_costs must map method names to seconds")
+    if "timezone" in cfg:
+        try:
+            ZoneInfo(str(cfg["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ControlError(f"unknown time zone {cfg['timezone']!r}") from None
 
 
 @bp.post("/apps")

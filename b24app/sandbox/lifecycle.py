@@ -87,7 +87,7 @@ def install_ui(world: World, portal: Portal, app: dict, finish: bool) -> dict:
     begin_install(world, portal, app)
     session = open_session(world, portal, app, ADMIN, "DEFAULT")
     url, form = page_request(world, portal, app, session, target=app["install_url"])
-    resp = requests.post(url, data=form, timeout=60)
+    resp = post_to_app(url, form)
     finished = False
     if finish and resp.ok and "BX24.installFinish" in resp.text:
         finish_install(world, portal, app["client_id"])
@@ -112,7 +112,7 @@ def install_event(world: World, portal: Portal, app: dict) -> dict:
             "ts": str(int(time.time())),
             "auth": world.auth_block(portal, app, ADMIN, refresh=True),
         }
-    resp = requests.post(app["install_url"], data=flatten(form), timeout=60)
+    resp = post_to_app(app["install_url"], flatten(form))
     portal.log("deliveries", {"kind": "install", "url": app["install_url"], "form": form,
                               "status": resp.status_code, "response": resp.text[:2000]})  # fmt: skip
     return {"status": resp.status_code, "installed": inst["installed"]}
@@ -154,12 +154,24 @@ def uninstall(world: World, portal: Portal, app: dict, clean: bool) -> int:
     return sent
 
 
+class AppUnreachable(Exception):
+    """The app's handler could not be reached (connection refused, timeout)."""
+
+
+def post_to_app(url: str, data) -> requests.Response:
+    """POST a form to the app; AppUnreachable instead of a transport exception."""
+    try:
+        return requests.post(url, data=data, timeout=60)
+    except requests.RequestException as exc:
+        raise AppUnreachable(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+
 def _notify(
     world: World, portal: Portal, app: dict, inst: dict, event: str, data: dict, user
 ) -> int:
     sent = 0
     for binding in inst.get("events", []):
-        if binding["event"] == event:
+        if binding["event"] == event and not binding.get("offline"):
             form = {
                 "event": event,
                 "event_handler_id": str(binding["id"]),

@@ -115,6 +115,7 @@ class World:
         self.reset(access_ttl=access_ttl, refresh_ttl=refresh_ttl)
         if self.save_path and self.save_path.exists():
             self.state = json.loads(self.save_path.read_text())
+            self.state["config"]["access_ttl"] = access_ttl
 
     def reset(self, access_ttl: int = 3600, refresh_ttl: int = 180 * 86400) -> None:
         """Forget everything (a fresh world), keeping the server's base URL."""

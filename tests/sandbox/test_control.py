@@ -88,3 +88,36 @@ def test_state_saved_to_a_json_file_and_loaded_back(tmp_path):
         assert got["NAME"] == "Сохранённый"
     finally:
         second.stop()
+
+
+def test_faults_reach_commands_inside_a_batch(portal):
+    """Faults apply to commands inside a batch too (fast-bitrix24's call() always sends a batch)."""
+    portal.control("POST", "/faults", json={"method": "crm.contact.add", "error": "INTERNAL_SERVER_ERROR",
+                                            "status": 500})  # fmt: skip
+    out = portal.result(
+        "batch",
+        {"cmd": {"a": "crm.contact.add?fields[NAME]=x", "b": "crm.contact.add?fields[NAME]=y"}},
+    )
+    assert out["result_error"]["a"]["error"] == "INTERNAL_SERVER_ERROR" and isinstance(
+        out["result"]["b"], int
+    )
+
+
+def test_settings_are_validated(sandbox, portal):
+    """A bad time zone, limit or cost is refused with 400 instead of breaking the portal later."""
+    url = f"{sandbox.url}/_sandbox/portals/{portal.member_id}"
+    for bad in ({"timezone": "Mars/Base"}, {"operating_limit_seconds": "many"}, {"method_costs": {"x": "slow"}},
+                {"rate_limit": "yes"}):  # fmt: skip
+        resp = requests.patch(url, json=bad, timeout=10)
+        assert resp.status_code == 400, bad
+    assert portal.call("server.time").status == 200
+
+
+def test_install_into_an_unreachable_app_is_502(sandbox, portal):
+    """Installing an app whose handler does not answer is a 502 naming the app, not a 500."""
+    app = requests.post(
+        f"{sandbox.url}/_sandbox/apps", json={"handler": "http://127.0.0.1:9/none"}, timeout=10
+    ).json()
+    resp = requests.post(f"{sandbox.url}/_sandbox/portals/{portal.member_id}/install",
+                         json={"client_id": app["client_id"], "flow": "ui"}, timeout=30)  # fmt: skip
+    assert resp.status_code == 502 and "did not answer" in resp.json()["error"]

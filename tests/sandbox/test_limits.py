@@ -32,8 +32,12 @@ def test_bucket_drains_two_per_second(limited_portal):
     """§3.1: after a full burst, about 2 requests a second get through again."""
     burst(limited_portal, 55)
     time.sleep(1.1)
-    again = burst(limited_portal, 4)
-    assert [a.status for a in again].count(200) == 2
+    again = burst(limited_portal, 5)
+    assert [a.status for a in again].count(200) in (
+        2,
+        3,
+    )  # 2.2 drained, plus what the burst left below 50
+    assert again[-1].status == 503
 
 
 def test_batch_counts_as_one_request(limited_portal):

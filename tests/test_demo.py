@@ -1,0 +1,134 @@
+"""``python -m b24app demo``: everything comes up, the app opens in the portal UI, Ctrl-C stops it all."""
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+MARKER = "Портал (sandbox portal UI):"
+
+
+def read_lines(stream, lines: queue.Queue) -> None:
+    """Pump the demo's stdout into a queue (so a full pipe never blocks it)."""
+    for line in iter(stream.readline, ""):
+        lines.put(line)
+    lines.put(None)
+
+
+def wait_for_portal_url(lines: queue.Queue, timeout: float = 60) -> str:
+    """The portal UI URL from the demo's banner."""
+    deadline, seen = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if MARKER in line:
+            return line.split(MARKER, 1)[1].strip()
+    pytest.fail(f"the demo printed no portal URL in {timeout} s:\n{''.join(seen)}")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of a process, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True for a running (not zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def group_members(pgid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "-g", str(pgid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split() if alive(int(p))]
+
+
+def open_app_in_browser(url: str) -> str:
+    """Open the portal UI, click the app's open button; the app page text inside the iframe."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(url)
+            page.click("a[data-role=open-app]")
+            page.wait_for_selector("iframe[name=appframe]", state="attached")
+            frame = page.frame(name="appframe")
+            return frame.wait_for_selector("#app-installed").inner_text()
+        finally:
+            browser.close()
+
+
+def stop(proc: subprocess.Popen) -> int:
+    """Ctrl-C to the demo (its own process only); kill the group if it hangs."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        pytest.fail("the demo did not stop within 30 s of SIGINT")
+
+
+def test_demo_starts_opens_the_app_and_stops_everything():
+    """The demo's portal UI opens the installed app; SIGINT stops redis, sandbox, web and worker."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed")
+    argv = [sys.executable, "-m", "b24app", "demo", "--sandbox-port", str(free_port()),
+            "--web-port", str(free_port())]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True,
+                            cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(proc.stdout, lines), daemon=True).start()
+    try:
+        url = wait_for_portal_url(lines)
+        children = descendants(proc.pid)
+        assert len(children) >= 4, children  # redis-server, sandbox, web app, RQ worker
+        assert "Приложение установлено" in open_app_in_browser(url)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        raise
+    assert stop(proc) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        [p for p in children if alive(p)] or group_members(proc.pid)
+    ):
+        time.sleep(0.2)
+    assert [p for p in children if alive(p)] == []
+    assert group_members(proc.pid) == []
