@@ -108,7 +108,7 @@ def stop(proc: subprocess.Popen) -> int:
 def test_demo_starts_opens_the_app_and_stops_everything():
     """The demo's portal UI opens the installed app; SIGINT stops redis, sandbox, web and worker."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
+        pytest.fail(f"{CHROMIUM} is not installed; the README test command installs it")
     argv = [sys.executable, "-m", "b24app", "demo", "--sandbox-port", str(free_port()),
             "--web-port", str(free_port())]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True,

@@ -1,6 +1,5 @@
 """The sandbox portal UI and its BX24.js stand-in in real headless Chromium (bitrix24-rest.md §1.2, §7.2)."""
 
-import os
 import threading
 
 import pytest
@@ -12,32 +11,7 @@ from b24app.sandbox.server import QuietHandler
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 SCREENSHOT = "/tmp/sandbox-ui.png"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium (the system's, never a downloaded one) for the module."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
 
 
 def new_portal(sandbox) -> dict:
