@@ -74,7 +74,9 @@ def handle(path: str, domain: str | None) -> Response:
         return envelope_error(err)
     except Exception as exc:  # a sandbox bug: answer like the portal's own 500, with the cause
         current_app.logger.exception("sandbox method %s failed", path)
-        return envelope_error(RestError("INTERNAL_SERVER_ERROR", f"{type(exc).__name__}: {exc}", 500))
+        return envelope_error(
+            RestError("INTERNAL_SERVER_ERROR", f"{type(exc).__name__}: {exc}", 500)
+        )
     return json_response(payload, 200)
 
 

@@ -10,7 +10,7 @@ from .. import records as rec
 from ..call import Call, Listing, Method
 from ..errors import RestError, bad_id, not_found
 from ..world import Portal
-from . import crm_status
+from . import crm_items, crm_status, userfields
 
 ENTITIES = {"contact": 3, "company": 4, "lead": 1, "deal": 2}
 TYPE_IDS = {v: k for k, v in ENTITIES.items()}
@@ -22,7 +22,8 @@ VALUE_TYPES = {
            "JABBER", "OTHER"),
 }  # fmt: skip
 READ_ONLY = {"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "STAGE_SEMANTIC_ID",
-             "IS_NEW", "HAS_EMAIL", "HAS_PHONE", "HAS_IMOL", "MOVED_TIME", "MOVED_BY_ID"}  # fmt: skip
+             "IS_NEW", "HAS_EMAIL", "HAS_PHONE", "HAS_IMOL", "MOVED_TIME", "MOVED_BY_ID",
+             "STATUS_SEMANTIC_ID"}  # fmt: skip
 
 # Fields each entity knows (beyond UF_CRM_* and multifields); unknown fields are ignored on write.
 FIELDS = {
@@ -115,8 +116,12 @@ def write_fields(portal: Portal, entity: str, record: dict, fields: dict) -> Non
     for key, value in fields.items():
         if key in VALUE_TYPES:
             apply_multifields(portal, record, key, value)
-        elif key in known or key.startswith("UF_CRM_"):
-            record[key] = rec.php_value(value)
+        elif key in known or (
+            key.startswith("UF_CRM_") and userfields.definition(portal, entity, key)
+        ):
+            record[key] = rec.php_value(
+                value
+            )  # undefined UF_CRM_* fields are ignored, as Bitrix does
     if entity == "deal":
         if "CONTACT_IDS" in fields:
             ids = fields["CONTACT_IDS"] or []
@@ -155,6 +160,8 @@ def defaults(call: Call, entity: str, new_id: int) -> dict:
 def settle_deal(portal: Portal, record: dict, moved: bool) -> None:
     """Deal stage bookkeeping: default stage of the pipeline, semantics, CLOSED, money format."""
     category = record.get("CATEGORY_ID") or "0"
+    if not crm_items.category(portal, 2, int(category) if str(category).isdigit() else -1):
+        raise RestError("", f"Category {category} is not found.", 400)
     if not record.get("STAGE_ID"):
         record["STAGE_ID"] = crm_status.first_stage(portal, category)
     semantic = crm_status.stage_semantic(portal, record["STAGE_ID"], category)
@@ -164,6 +171,15 @@ def settle_deal(portal: Portal, record: dict, moved: bool) -> None:
     record["CLOSED"] = "N" if semantic == "P" else "Y"
     if moved:
         record["MOVED_TIME"] = rec.now_iso(portal.settings["timezone"])
+        record["MOVED_BY_ID"] = record.get("MODIFY_BY_ID", "")
+
+
+def settle_lead(portal: Portal, record: dict) -> None:
+    """Lead status bookkeeping: the status must exist in the STATUS list; STATUS_SEMANTIC_ID follows it."""
+    semantic = crm_status.lead_semantic(portal, record.get("STATUS_ID") or "")
+    if semantic is None:
+        raise RestError("", f"Status {record.get('STATUS_ID')} is not found.", 400)
+    record["STATUS_SEMANTIC_ID"] = semantic
 
 
 def money(record: dict, key: str) -> None:
@@ -174,21 +190,59 @@ def money(record: dict, key: str) -> None:
             raise RestError("", f"Field {key} must be a number.", 400) from None
 
 
+def create(call: Call, entity: str, fields: dict) -> dict:
+    """A new record from classic (upper-case) fields; emits ONCRM<ENTITY>ADD."""
+    new_id = call.portal.next_id(entity)
+    record = defaults(call, entity, new_id)
+    write_fields(
+        call.portal, entity, record, {k: v for k, v in fields.items() if k not in READ_ONLY}
+    )
+    settle(call.portal, entity, record, moved=True)
+    table(call.portal, entity)[str(new_id)] = record
+    call.emit(f"ONCRM{entity.upper()}ADD", {"FIELDS": {"ID": new_id}})
+    return record
+
+
+def change(call: Call, entity: str, record: dict, fields: dict, move: bool = False) -> None:
+    """Update a record from classic fields; only ``move`` (crm.item.update) may change a deal's pipeline."""
+    fields = {k: v for k, v in fields.items() if k not in READ_ONLY}
+    new_category = fields.pop("CATEGORY_ID", None) if entity == "deal" else None
+    moved_category = (
+        move and new_category is not None and str(new_category) != record.get("CATEGORY_ID")
+    )
+    if moved_category:
+        record["CATEGORY_ID"] = str(new_category)
+        record["STAGE_ID"] = ""  # the first stage of the new pipeline unless STAGE_ID is given
+    old_stage = record.get("STAGE_ID")
+    write_fields(call.portal, entity, record, fields)
+    record["DATE_MODIFY"] = rec.now_iso(call.portal.settings["timezone"])
+    record["MODIFY_BY_ID"] = call.auth.user_id
+    settle(call.portal, entity, record, moved=record.get("STAGE_ID") != old_stage)
+    call.emit(f"ONCRM{entity.upper()}UPDATE", {"FIELDS": {"ID": int(record["ID"])}})
+    if moved_category:
+        call.emit("ONCRMDEALMOVETOCATEGORY", {"FIELDS": {"ID": int(record["ID"]), "CATEGORY_ID": record["CATEGORY_ID"],
+                                                         "STAGE_ID": record["STAGE_ID"]}})  # fmt: skip
+
+
+def settle(portal: Portal, entity: str, record: dict, moved: bool) -> None:
+    """Stage/status bookkeeping and money formatting after a write."""
+    if entity == "deal":
+        settle_deal(portal, record, moved)
+    elif entity == "lead":
+        settle_lead(portal, record)
+    for key in ("OPPORTUNITY", "REVENUE"):
+        money(record, key)
+
+
+def remove(call: Call, entity: str, record: dict) -> None:
+    """Delete a record; emits ONCRM<ENTITY>DELETE."""
+    del table(call.portal, entity)[record["ID"]]
+    call.emit(f"ONCRM{entity.upper()}DELETE", {"FIELDS": {"ID": int(record["ID"])}})
+
+
 def add(entity: str):
     def method(call: Call) -> int:
-        fields = fields_param(call)
-        new_id = call.portal.next_id(entity)
-        record = defaults(call, entity, new_id)
-        write_fields(
-            call.portal, entity, record, {k: v for k, v in fields.items() if k not in READ_ONLY}
-        )
-        if entity == "deal":
-            settle_deal(call.portal, record, moved=True)
-        for key in ("OPPORTUNITY", "REVENUE"):
-            money(record, key)
-        table(call.portal, entity)[str(new_id)] = record
-        call.emit(f"ONCRM{entity.upper()}ADD", {"FIELDS": {"ID": new_id}})
-        return new_id
+        return int(create(call, entity, fields_param(call))["ID"])
 
     return method
 
@@ -196,18 +250,9 @@ def add(entity: str):
 def update(entity: str):
     def method(call: Call) -> bool:
         record = find(call.portal, entity, call.get("id", "ID"))
-        fields = {k: v for k, v in fields_param(call).items() if k not in READ_ONLY}
-        if entity == "deal":
-            fields.pop("CATEGORY_ID", None)  # crm.deal.update cannot move a deal between pipelines
-        old_stage = record.get("STAGE_ID")
-        write_fields(call.portal, entity, record, fields)
-        if entity == "deal":
-            settle_deal(call.portal, record, moved=record.get("STAGE_ID") != old_stage)
-        for key in ("OPPORTUNITY", "REVENUE"):
-            money(record, key)
-        record["DATE_MODIFY"] = rec.now_iso(call.portal.settings["timezone"])
-        record["MODIFY_BY_ID"] = call.auth.user_id
-        call.emit(f"ONCRM{entity.upper()}UPDATE", {"FIELDS": {"ID": int(record["ID"])}})
+        change(
+            call, entity, record, fields_param(call)
+        )  # crm.deal.update cannot change CATEGORY_ID
         return True
 
     return method
@@ -239,9 +284,7 @@ def list_(entity: str):
 
 def delete(entity: str):
     def method(call: Call) -> bool:
-        record = find(call.portal, entity, call.get("id", "ID"))
-        del table(call.portal, entity)[record["ID"]]
-        call.emit(f"ONCRM{entity.upper()}DELETE", {"FIELDS": {"ID": int(record["ID"])}})
+        remove(call, entity, find(call.portal, entity, call.get("id", "ID")))
         return True
 
     return method
@@ -255,8 +298,6 @@ def fields_description(entity: str):
         for name in VALUE_TYPES:
             if entity != "deal":
                 out[name] = _describe("crm_multifield", multiple=True)
-        from . import userfields
-
         for uf in userfields.definitions(call.portal, entity):
             out[uf["FIELD_NAME"]] = _describe(uf["USER_TYPE_ID"], multiple=uf["MULTIPLE"] == "Y",
                                               title=uf["FIELD_NAME"], is_uf=True, items=uf.get("LIST"))  # fmt: skip
