@@ -105,6 +105,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.sandbox_port, args.web_port)
 
 
+def cmd_match(args: argparse.Namespace) -> int:
+    """Judge pairs of people from a CSV: one "same|review|different<TAB>score<TAB>reasons" per row."""
+    import csv
+
+    from .matching import Person, same_person
+
+    with open(args.file, encoding="utf-8-sig", newline="") as f:
+        text = f.read()
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    for n, row in enumerate(csv.reader(text.splitlines(), delimiter=delimiter)):
+        if not any(cell.strip() for cell in row):
+            continue
+        if n == 0 and all(c.strip().lower().startswith(("a_", "b_")) for c in row if c.strip()):
+            continue  # the header row (a_first, a_last, …) is optional
+        cells = [cell.strip() for cell in row] + [""] * (10 - len(row))
+        a, b = (Person(c[0], c[1], c[2], c[3], c[4]) for c in (cells[:5], cells[5:10]))
+        verdict = same_person(a, b)
+        print(f"{verdict.decision}\t{verdict.score}\t{verdict.reasons}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="b24app", description="Blago24 — Bitrix24 CRM toolkit for nonprofits"
@@ -137,6 +159,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--sandbox-port", type=int, default=8800)
     d.add_argument("--web-port", type=int, default=5000)
     d.set_defaults(fn=cmd_demo)
+    m = sub.add_parser("match", help="contact matching tools")
+    m_sub = m.add_subparsers(dest="match_command", required=True)
+    mp = m_sub.add_parser("pairs", help=cmd_match.__doc__)
+    mp.add_argument("file", help="CSV: a_first,a_last,a_middle,a_email,a_phone,b_first,...,b_phone")
+    mp.set_defaults(fn=cmd_match)
     return p
 
 

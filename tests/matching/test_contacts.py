@@ -1,0 +1,93 @@
+"""E-mail and phone normalisation, one Russian example per row."""
+
+import pytest
+
+from b24app.matching import email_review_key, normalise_email, normalise_phone
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Ivan.Petrov@Mail.RU", "ivan.petrov@mail.ru"),  # case
+        ("  ivan@mail.ru ", "ivan@mail.ru"),
+        ("<ivan@mail.ru>", "ivan@mail.ru"),
+        ("mailto:ivan@mail.ru", "ivan@mail.ru"),
+        ("i.v.a.n.petrov@gmail.com", "ivanpetrov@gmail.com"),  # Gmail ignores dots
+        ("ivanpetrov+fond@gmail.com", "ivanpetrov@gmail.com"),  # and +tags
+        ("Ivan.Petrov+timepad@googlemail.com", "ivanpetrov@gmail.com"),  # googlemail → gmail
+        ("petrova@ya.ru", "petrova@yandex.ru"),  # the Yandex domain family
+        ("petrova@yandex.com", "petrova@yandex.ru"),
+        ("petrova@yandex.by", "petrova@yandex.ru"),
+        ("petrova@yandex.kz", "petrova@yandex.ru"),
+        ("petrova@yandex.ua", "petrova@yandex.ru"),
+        ("petrova@narod.ru", "petrova@yandex.ru"),
+        ("petrova+donate@yandex.ru", "petrova@yandex.ru"),  # Yandex +tag
+        ("anna.petrova@yandex.ru", "anna.petrova@yandex.ru"),  # Yandex dots kept (strict form)
+        ("anna.petrova@list.ru", "anna.petrova@list.ru"),  # mail.ru group: kept apart
+        ("anna.petrova@bk.ru", "anna.petrova@bk.ru"),
+        ("anna.petrova@inbox.ru", "anna.petrova@inbox.ru"),
+        ("anna+fond@mail.ru", "anna+fond@mail.ru"),  # no +tag folding where it is not known
+        ("a.petrova@rambler.ru", "a.petrova@rambler.ru"),
+        ("не указан", None),
+        ("anna@", None),
+        ("", None),
+    ],
+)
+def test_normalise_email(raw, expected):
+    assert normalise_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("anna.petrova@mail.ru", "anna.petrova@list.ru"),
+        ("anna.petrova@mail.ru", "anna.petrova@bk.ru"),
+        ("anna.petrova@mail.ru", "anna.petrova@inbox.ru"),
+        ("anna.petrova@list.ru", "anna.petrova@bk.ru"),
+        ("anna.petrova@mail.ru", "annapetrova@mail.ru"),  # dots matter outside Gmail
+        ("anna.petrova@gmail.com", "anna.petrova@yandex.ru"),
+    ],
+)
+def test_different_mailboxes_stay_different(a, b):
+    assert normalise_email(a) != normalise_email(b)
+    assert email_review_key(a) != email_review_key(b)
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("anna.petrova@yandex.ru", "anna-petrova@ya.ru"),  # Yandex: "." = "-" (review only)
+        ("anna-petrova@yandex.by", "Anna.Petrova@narod.ru"),
+    ],
+)
+def test_review_key_folds_yandex_dots_and_hyphens(a, b):
+    assert normalise_email(a) != normalise_email(b)
+    assert email_review_key(a) == email_review_key(b)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("8 (916) 123-45-67", "+79161234567"),  # trunk 8
+        ("89161234567", "+79161234567"),
+        ("+7 916 123 45 67", "+79161234567"),
+        ("+7(916)1234567", "+79161234567"),
+        ("7-916-123-45-67", "+79161234567"),  # 7 without +
+        ("79161234567", "+79161234567"),
+        ("9161234567", "+79161234567"),  # ten digits, mobile
+        ("916 123-45-67", "+79161234567"),
+        ("(495) 123-45-67", "+74951234567"),  # ten digits, Moscow landline
+        ("8 (812) 123-45-67 доб. 204", "+78121234567"),  # extension dropped
+        ("+7 495 123-45-67 ext. 12", "+74951234567"),
+        ("+7 495 123 45 67 #3", "+74951234567"),
+        ("+8 916 123 45 67", "+79161234567"),  # "+8" slip for +7
+        ("+375 29 123-45-67", "+375291234567"),  # other countries kept
+        ("+44 20 7946 0958", "+442079460958"),
+        ("0049 30 1234567", "+49301234567"),
+        ("123-45-67", None),  # a local number without its code is not matchable
+        ("нет", None),
+        ("", None),
+    ],
+)
+def test_normalise_phone(raw, expected):
+    assert normalise_phone(raw) == expected
