@@ -20,6 +20,7 @@ Errors (all carry ``code``, ``description``, ``status``, ``method``; ``retryable
 """
 
 import asyncio
+import concurrent.futures
 import logging
 import random
 import re
@@ -211,7 +212,7 @@ class BitrixClient:
         """One HTTP request through the limiter and fast-bitrix24."""
         if self.limiter is not None:
             self.limiter.acquire(self.limiter_key, *self.rate)
-        answer = asyncio.run(self._post(method, params, token))
+        answer = run_sync(self._post(method, params, token))
         reset_at = (answer.get("time") or {}).get("operating_reset_at")
         if reset_at:
             self.reset_at[method] = float(reset_at)
@@ -316,6 +317,16 @@ class BitrixClient:
             if len(page) < PAGE:
                 break
         return rows
+
+
+def run_sync(coro):
+    """Run a coroutine to completion, also from a thread whose event loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _const(token: str):

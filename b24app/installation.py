@@ -129,3 +129,5 @@ def forget_jobs(member_id: str) -> None:
             Job.fetch(job_id, connection=redis).delete()
         except Exception:  # a job record already half gone: drop the key itself
             redis.delete(key)
+    for key in redis.scan_iter(f"rq:results:*{member_id}*", count=500):
+        redis.delete(key)

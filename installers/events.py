@@ -8,19 +8,14 @@ from b24app import context, installation
 from b24app.bitrix import BitrixError
 from b24app.errors import Unauthorized
 from b24app.inbound import AppEvent, check_portal, parse, unflatten
-from b24app.queue import DEFAULT
 
 log = logging.getLogger(__name__)
 bp = Blueprint("bitrix_events", __name__)
 
 
 def on_uninstall(event: AppEvent) -> None:
-    """ONAPPUNINSTALL: forget the portal; with CLEAN=1 delete everything stored for it."""
-    clean = str(event.data.get("CLEAN", "0")) == "1"
-    from rq import Queue
-
-    Queue(DEFAULT, connection=context.redis()).enqueue(installation.forget, event.auth.member_id, clean,
-                                                       result_ttl=0, job_id=f"forget-{event.auth.member_id}")  # fmt: skip
+    """ONAPPUNINSTALL: forget the portal at once (Redis only, no REST); CLEAN=1 deletes all of it."""
+    installation.forget(event.auth.member_id, str(event.data.get("CLEAN", "0")) == "1")
 
 
 def on_update(event: AppEvent) -> None:

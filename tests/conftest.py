@@ -273,9 +273,13 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium (Debian's, never a downloaded one) for the test session."""
+    """One headless Chromium (Debian's, never a downloaded one) per test module.
+
+    Module scope on purpose: Playwright's sync API keeps an event loop running in the main thread while
+    it is open, which would change how code under test behaves in every later module.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is not installed; the README test command installs it")
     from playwright.sync_api import sync_playwright

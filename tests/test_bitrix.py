@@ -169,3 +169,13 @@ def test_domain_change_302_is_followed_and_remembered(sandbox, registered):
         stored.domain == "new-name.bitrix24.test"
         and "/p/new-name.bitrix24.test/rest/" in stored.client_endpoint
     )
+
+
+def test_works_inside_a_running_event_loop(client):
+    """§9.1: fast-bitrix24's sync wrapper returns a Task under a running loop; the facade still returns results."""
+    import asyncio
+
+    async def inside():
+        return client.call("server.time")
+
+    assert isinstance(asyncio.run(inside()), str)

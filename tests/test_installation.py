@@ -57,8 +57,7 @@ def test_online_donations_pipeline_has_its_stages_with_semantics(portal, app_ser
     stages = portal.result("crm.status.list", {"filter": {"ENTITY_ID": f"DEAL_STAGE_{cat['id']}"},
                                                "order": {"SORT": "ASC"}})  # fmt: skip
     assert [s["NAME"] for s in stages] == ["Начато", "Успешно", "Отказ", "Возврат"]
-    semantics = [s["EXTRA"]["SEMANTICS"] for s in stages]
-    assert semantics == ["process", "success", "failure", "failure"]
+    assert [s["SEMANTICS"] for s in stages] == [None, "S", "F", "F"]
 
 
 def test_no_ui_flow_creates_the_same_template(sandbox, portal, redis_url):

@@ -49,6 +49,9 @@ class ReferenceList:
     entity_id: str
     items: tuple[Choice, ...]
     semantics: dict[str, str] = field(default_factory=dict)  # code → "S"/"F" for lead statuses
+    order: tuple[
+        str, ...
+    ] = ()  # placement order including the portal's own values (e.g. CONVERTED)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ PIPELINES = (
     )),
 )  # fmt: skip
 
+# A lead's only success is its conversion (CONVERTED): «Принят в программу помощи» is the last stage before
+# it, and converting the applicant into a contact is what "accepted" means in Bitrix24 terms.
 LISTS = (
     ReferenceList("STATUS", choices(
         ("B24_FORM", "Получена анкета", "Questionnaire received"),
@@ -91,8 +93,9 @@ LISTS = (
         ("B24_POSTPONED", "Отложен", "Postponed"),
         ("B24_REFUSED", "Мы отказали", "We refused"),
         ("B24_SPAM", "Дубликат или спам", "Duplicate or spam"),
-    ), semantics={"B24_ACCEPTED": "S", "B24_DECLINED": "F", "B24_POSTPONED": "F", "B24_REFUSED": "F",
-                  "B24_SPAM": "F"}),
+    ), semantics={"B24_DECLINED": "F", "B24_POSTPONED": "F", "B24_REFUSED": "F", "B24_SPAM": "F"},
+       order=("B24_FORM", "B24_CONTACTED", "B24_DOCS_OK", "B24_APPROVED", "B24_ACCEPTED", "CONVERTED", "JUNK",
+              "B24_DECLINED", "B24_POSTPONED", "B24_REFUSED", "B24_SPAM")),
     ReferenceList("DEAL_TYPE", choices(
         ("B24_ONE_TIME", "Пожертвование разовое", "One-time donation"),
         ("B24_RECURRING", "Пожертвование рекуррентное", "Recurring donation"),

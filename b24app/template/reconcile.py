@@ -383,23 +383,14 @@ class Reconciler:
         cmds: dict[str, tuple[str, dict]] = {}
         for pipeline in self.template.pipelines:
             cat = self._category(state, pipeline)
-            existing = {s["STATUS_ID"] for s in state.stages.get(f"DEAL_STAGE_{cat}", [])}
-            for n, stage in enumerate(pipeline.stages):
-                if f"C{cat}:{stage.code}" not in existing:
-                    cmds[f"st_{cat}_{stage.code}"] = ("crm.status.add", {"fields": stage_fields(
-                        f"DEAL_STAGE_{cat}", stage.code, stage, n)})  # fmt: skip
+            cmds |= stage_commands(f"DEAL_STAGE_{cat}", f"C{cat}:", pipeline.stages,
+                                   state.stages.get(f"DEAL_STAGE_{cat}", []), f"st_{cat}")  # fmt: skip
         for ref in self.template.lists:
-            have = {s["STATUS_ID"] for s in state.lists.get(ref.entity_id, [])}
-            for n, choice in enumerate(ref.items):
-                if choice.code not in have:
-                    fields = {"ENTITY_ID": ref.entity_id, "STATUS_ID": choice.code, "NAME": choice.name.ru,
-                              "SORT": list_sort(ref, choice.code, n)}  # fmt: skip
-                    if ref.semantics.get(choice.code):
-                        fields["SEMANTICS"] = ref.semantics[choice.code]
-                    cmds[f"li_{ref.entity_id}_{choice.code}"] = (
-                        "crm.status.add",
-                        {"fields": fields},
-                    )
+            wanted = [Stage(c.code, c.name, ref.semantics.get(c.code, "")) for c in ref.items]
+            rows = state.lists.get(ref.entity_id, [])
+            cmds |= stage_commands(
+                ref.entity_id, "", wanted, rows, f"li_{ref.entity_id}", ref.order
+            )
         for uf in self.template.fields:
             cmds |= self._field_commands(state.userfields.get(uf.entity, []), uf)
         for spa in self.template.smart_processes:
@@ -437,12 +428,10 @@ class Reconciler:
         cats = state.spa_categories.get(typ["entityTypeId"], [])
         if cats:
             entity_id = f"DYNAMIC_{typ['entityTypeId']}_STAGE_{cats[0]['id']}"
-            existing = {s["STATUS_ID"] for s in state.stages.get(entity_id, [])}
             prefix = f"DT{typ['entityTypeId']}_{cats[0]['id']}:"
-            for n, stage in enumerate(spa.stages):
-                if prefix + stage.code not in existing:
-                    cmds[f"spst_{stage.code}"] = ("crm.status.add", {"fields": stage_fields(
-                        entity_id, prefix + stage.code, stage, n)})  # fmt: skip
+            cmds |= stage_commands(
+                entity_id, prefix, spa.stages, state.stages.get(entity_id, []), "spst"
+            )
         have = {r.get("fieldName") for r in state.spa_fields.get(int(typ["id"]), [])}
         for f in spa.fields:
             name = spa_field_name(typ, f)
@@ -500,20 +489,45 @@ def shape_stages(
     return cmds
 
 
-def stage_fields(entity_id: str, status_id: str, stage: Stage, n: int) -> dict:
-    """crm.status.add fields for a stage: in-progress stages before success before failure."""
-    base = {"": 100, "S": 1000, "F": 2000}[stage.semantics]
-    fields = {"ENTITY_ID": entity_id, "STATUS_ID": status_id.split(":")[-1], "NAME": stage.name.ru,
-              "SORT": base + 10 * n}  # fmt: skip
-    if stage.semantics:
-        fields["SEMANTICS"] = stage.semantics
-    return fields
+def stage_commands(entity_id: str, prefix: str, wanted: Sequence[Stage], rows: list[dict], key: str,
+                   order: Sequence[str] = ()) -> dict[str, tuple[str, dict]]:  # fmt: skip
+    """crm.status.add for each missing stage, sorted into place between the stages that exist."""
+    have = {r["STATUS_ID"]: int(r.get("SORT") or 0) for r in rows}
+    sorts = place_sorts([prefix + code for code in (order or [w.code for w in wanted])], have)
+    cmds = {}
+    for stage in wanted:
+        if prefix + stage.code in have:
+            continue
+        fields = {"ENTITY_ID": entity_id, "STATUS_ID": stage.code, "NAME": stage.name.ru,
+                  "SORT": sorts[prefix + stage.code]}  # fmt: skip
+        if stage.semantics:
+            fields["SEMANTICS"] = stage.semantics
+        cmds[f"{key}_{stage.code}"] = ("crm.status.add", {"fields": fields})
+    return cmds
 
 
-def list_sort(ref: ReferenceList, code: str, n: int) -> int:
-    """SORT for a reference-list value; lead statuses keep in-progress < success < failure."""
-    semantics = ref.semantics.get(code, "")
-    return {"": 100, "S": 1000, "F": 2000}[semantics] + 10 * n
+def place_sorts(codes: list[str], have: dict[str, int]) -> dict[str, int]:
+    """SORT values for missing codes: evenly between the existing neighbours in template order.
+
+    Bitrix24 keeps stages in zones (in progress < success < failure) and refuses a stage sorted into the
+    wrong zone (bitrix24-rest.md §4.6), so a missing stage must land between the ones around it.
+    """
+    out: dict[str, int] = {}
+    i = 0
+    while i < len(codes):
+        if codes[i] in have:
+            i += 1
+            continue
+        j = i
+        while j < len(codes) and codes[j] not in have:
+            j += 1
+        low = have[codes[i - 1]] if i > 0 else 0
+        high = have[codes[j]] if j < len(codes) else max([low, *have.values()]) + 10 * (j - i + 1)
+        step = (high - low) / (j - i + 1)
+        for k in range(i, j):
+            out[codes[k]] = int(low + step * (k - i + 1))
+        i = j
+    return out
 
 
 def userfield_fields(uf: UserField) -> dict:
