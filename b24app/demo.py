@@ -1,6 +1,7 @@
 """The demo: Redis, the sandbox, the web app and a worker, with the app installed into a sandbox portal."""
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -11,7 +12,18 @@ import time
 
 import requests
 
-SCOPES = ["crm", "user", "bizproc", "placement", "im", "task", "lists", "catalog", "entity"]
+SCOPES = [
+    "crm",
+    "user",
+    "bizproc",
+    "placement",
+    "im",
+    "task",
+    "lists",
+    "catalog",
+    "entity",
+    "userfieldconfig",
+]
 
 
 def pick_port(preferred: int) -> int:
@@ -111,6 +123,7 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
         "B24APP_CLIENT_SECRET": app["client_secret"],
         "B24APP_BX24_JS_URL": f"{sandbox}/bx24.js",
         "B24APP_PORTAL_URL_TEMPLATE": f"{sandbox}/p/{{domain}}/rest/",
+        "B24APP_SECRET_KEY": secrets.token_urlsafe(32),
     }
     children.start([py, "-m", "b24app", "web", "--port", str(web_port)], env)
     children.start([py, "-m", "b24app", "worker"], env)
