@@ -10,6 +10,10 @@ from b24app.signing import BadSignature, sign, verify
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 PURPOSE = "settings-form"
+KINDS = {"pipeline": "воронка / pipeline", "stage": "стадия / stage", "list item": "значение списка / list value",
+         "field": "поле / field", "smart process": "смарт-процесс / smart process",
+         "product property": "свойство товара / product property", "event": "событие / event",
+         "placement": "встройка / placement", "robot": "робот / robot"}  # fmt: skip
 
 
 @bp.post("/app")
@@ -68,4 +72,5 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         token=token,
         saved=saved,
         lang=lang,
+        kinds=KINDS,
     )

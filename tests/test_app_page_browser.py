@@ -12,7 +12,7 @@ def open_app(page, sandbox, member_id: str, client_id: str):
     page.goto(f"{sandbox.url}/portal/{member_id}/app/{client_id}?placement=LEFT_MENU")
     page.wait_for_selector("iframe[name=appframe]", state="attached")
     frame = page.frame(name="appframe")
-    frame.wait_for_selector("#template-status")
+    frame.wait_for_selector("#template-summary")
     return frame
 
 
@@ -23,7 +23,8 @@ def test_app_page_shows_template_status_and_keeps_settings(sandbox, portal, app_
     )
     app_server.run_jobs()
     frame = open_app(page, sandbox, portal.member_id, app_server.client_id)
-    status = frame.inner_text("#template-status")
+    assert "нет в портале: 0" in frame.inner_text("#template-summary")
+    status = frame.text_content("#template-status")
     assert "Электронные пожертвования" in status and "Участие в мероприятиях" in status
     assert "нет / missing" not in status
     key = context.registry().require(portal.member_id).key
