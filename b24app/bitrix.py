@@ -128,13 +128,15 @@ def error_for(status: int, body: Any, method: str) -> BitrixError:
     return cls(code, description, status, method)
 
 
-def retry_delay(error: BitrixError, attempt: int, reset_at: float | None) -> float | None:
+def retry_delay(
+    error: BitrixError, attempt: int, reset_at: float | None, attempts: int = 6
+) -> float | None:
     """The one retry policy: seconds to wait before repeating, or None to give up (and let the job retry)."""
     if isinstance(error, OperationTimeLimited):
         wait = (reset_at or time.time() + 60) - time.time()
         error.retry_at = time.time() + max(wait, 0)
         return max(wait, 0.5) if wait <= INLINE_WAIT_MAX else None
-    if isinstance(error, RateLimited | BitrixUnavailable) and attempt < 5:
+    if isinstance(error, RateLimited | BitrixUnavailable) and attempt < attempts - 1:
         return min(0.5 * 2**attempt, 8.0) * random.uniform(0.8, 1.2)
     return None
 
@@ -166,7 +168,11 @@ class BitrixClient:
     """REST calls to one portal: rate-limited, retried, refreshed, typed."""
 
     def __init__(self, rest_url: str, tokens: TokenSource | None = None, limiter=None, limiter_key: str = "",
-                 rate: tuple[float, int] = (2.0, 50), on_moved: Callable[[str], None] | None = None):  # fmt: skip
+                 rate: tuple[float, int] = (2.0, 50), on_moved: Callable[[str], None] | None = None,
+                 attempts: int = 6):  # fmt: skip
+        self.attempts = (
+            attempts  # tries per call for 503 and network failures (handlers use fewer than jobs)
+        )
         self.rest_url = rest_url if rest_url.endswith("/") else rest_url + "/"
         self.tokens = tokens
         self.limiter = limiter
@@ -201,7 +207,7 @@ class BitrixClient:
                 if self.on_moved:
                     self.on_moved(exc.rest_url)
             except BitrixError as exc:
-                delay = retry_delay(exc, attempt, self.reset_at.get(method))
+                delay = retry_delay(exc, attempt, self.reset_at.get(method), self.attempts)
                 if delay is None:
                     raise
                 log.info("%s: %s; retrying in %.1f s", method, exc.code, delay)
@@ -240,6 +246,7 @@ class BitrixClient:
         async with aiohttp.ClientSession(
             raise_for_status=check, trace_configs=[trace], timeout=timeout
         ) as session:
+            fail_fast(session, method)
             token_func = _const(token) if token else None
             bx = BitrixAsync(self.rest_url, token_func=token_func, client=session, verbose=False,
                              request_pool_size=10_000, requests_per_second=10_000.0, ssl=False)  # fmt: skip
@@ -317,6 +324,35 @@ class BitrixClient:
             if len(page) < PAGE:
                 break
         return rows
+
+
+class _FailFast:
+    """Turns connection errors and timeouts into BitrixUnavailable before fast-bitrix24 sees them.
+
+    fast-bitrix24 retries those up to 10 times with its own back-off (measured: 20 s for a refused
+    connection, and up to 10 × the timeout for a hung portal); the one retry policy here decides instead.
+    """
+
+    def __init__(self, request, method: str):
+        self.request = request
+        self.method = method
+
+    async def __aenter__(self):
+        try:
+            return await self.request.__aenter__()
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            raise BitrixUnavailable(
+                "NETWORK", f"{type(exc).__name__}: {exc}", 0, self.method
+            ) from exc
+
+    async def __aexit__(self, *exc_info):
+        return await self.request.__aexit__(*exc_info)
+
+
+def fail_fast(session: aiohttp.ClientSession, method: str) -> None:
+    """Make ``session.post`` raise BitrixUnavailable on network failures (see _FailFast)."""
+    post = session.post
+    session.post = lambda *args, **kwargs: _FailFast(post(*args, **kwargs), method)
 
 
 def run_sync(coro):

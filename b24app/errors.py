@@ -24,3 +24,7 @@ class BadRequest(InboundError):
 
 class Unauthorized(InboundError):
     status = 401
+
+
+class Unavailable(InboundError):
+    status = 503

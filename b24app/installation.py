@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from . import context
 from .bitrix import BitrixClient, BitrixError, TokenSource
-from .errors import Unauthorized
+from .errors import Unauthorized, Unavailable
 from .portals import Portal, portal_key
 from .queue import DEFAULT, enqueue_once
 from .template import NONPROFIT
@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 def user_client(rest_url: str, access_token: str, member_id: str) -> BitrixClient:
     """A client with a token the portal just sent (a user's, or an install's), behind the portal's limiter."""
-    return BitrixClient(rest_url, TokenSource(lambda: access_token), context.limiter(), member_id)
+    return BitrixClient(
+        rest_url, TokenSource(lambda: access_token), context.limiter(), member_id, attempts=2
+    )
 
 
 def verify_token(rest_url: str, access_token: str, member_id: str) -> dict:
@@ -30,6 +32,10 @@ def verify_token(rest_url: str, access_token: str, member_id: str) -> dict:
     try:
         info = user_client(rest_url, access_token, member_id).call("app.info")
     except BitrixError as exc:
+        if exc.retryable:
+            raise Unavailable(
+                f"the portal could not be asked to confirm the token ({exc.code}); try again"
+            ) from exc
         raise Unauthorized(f"the portal did not confirm the token: {exc.code}") from exc
     client_id = context.settings().client_id
     if client_id and info.get("client_id") not in (None, client_id):

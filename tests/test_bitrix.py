@@ -179,3 +179,17 @@ def test_works_inside_a_running_event_loop(client):
         return client.call("server.time")
 
     assert isinstance(asyncio.run(inside()), str)
+
+
+def test_unreachable_portal_fails_fast_and_typed():
+    """A refused connection is BitrixUnavailable (retryable) after our policy's tries, not fast-bitrix24's
+    ten-fold retry loop (measured at ~117 s before this was fixed)."""
+    from b24app.bitrix import BitrixUnavailable, TokenSource
+
+    began = time.monotonic()
+    with pytest.raises(BitrixUnavailable) as exc:
+        BitrixClient("http://127.0.0.1:9/rest/", TokenSource(lambda: "t"), attempts=2).call(
+            "app.info"
+        )
+    assert exc.value.retryable and exc.value.code == "NETWORK"
+    assert time.monotonic() - began < 5
