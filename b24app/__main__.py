@@ -98,6 +98,31 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dedup(args: argparse.Namespace) -> int:
+    """Scan a portal's contacts for duplicates; merge confident clusters, queue the rest for review."""
+    import csv
+
+    from . import context
+    from .matching.scan import scan_contacts
+
+    def progress(text: str) -> None:
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+
+    report = scan_contacts(context.client(args.portal), context.redis(), args.portal, dry_run=args.dry_run,
+                           progress=progress)  # fmt: skip
+    print(file=sys.stderr)
+    if args.report:
+        with open(args.report, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(
+                f, fieldnames=["cluster", "ids", "survivor", "action", "reasons"]
+            )
+            writer.writeheader()
+            writer.writerows(report.rows)
+    summary = {k: v for k, v in vars(report).items() if k != "rows"}
+    print(json.dumps({**summary, "dry_run": args.dry_run}, ensure_ascii=False))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Everything started and wired on the sandbox world; Ctrl-C stops it all."""
     from .demo import run_demo
@@ -155,6 +180,12 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--portal", required=True, help="member_id")
     st.add_argument("values", nargs="+", metavar="key=value")
     st.set_defaults(fn=cmd_settings)
+    dd = sub.add_parser("dedup", help=cmd_dedup.__doc__)
+    dd.add_argument("action", choices=["scan"])
+    dd.add_argument("--portal", required=True, help="member_id")
+    dd.add_argument("--dry-run", action="store_true", help="find and report, change nothing")
+    dd.add_argument("--report", help="write a CSV report here")
+    dd.set_defaults(fn=cmd_dedup)
     d = sub.add_parser("demo", help=cmd_demo.__doc__)
     d.add_argument("--sandbox-port", type=int, default=8800)
     d.add_argument("--web-port", type=int, default=5000)

@@ -248,3 +248,21 @@ def test_cli_portals_settings_and_plan(portal, app_server, capsys):
     assert main(["settings", "--portal", portal.member_id, "letter_channel=pigeon"]) == 2
     main(["install", "--portal", portal.member_id, "--plan"])
     assert capsys.readouterr().out.strip().endswith("0 missing")
+
+
+def test_cli_dedup_scan_dry_run_report(portal, app_server, tmp_path, capsys):
+    """`b24app dedup scan --dry-run --report FILE` finds a duplicate pair, writes the CSV, changes nothing."""
+    install(portal, app_server)
+    for email in ("olga@example.ru", "OLGA@example.ru"):
+        portal.result("crm.contact.add", {"fields": {"NAME": "Ольга", "LAST_NAME": "Петрова",
+                                                     "EMAIL": [{"VALUE": email}]}})  # fmt: skip
+    portal.control("DELETE", "/counters")
+    report = tmp_path / "dedup.csv"
+    assert (
+        main(["dedup", "scan", "--portal", portal.member_id, "--dry-run", "--report", str(report)])
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["clusters"] == 1 and summary["dry_run"] is True
+    assert "1 2,1,merge" in report.read_text().replace("\r", "")
+    assert not writes(portal.control("GET", "/counters"))
