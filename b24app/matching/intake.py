@@ -1,26 +1,52 @@
 """Match-or-create a contact in a portal: the one entry every intake (donations, Timepad, forms) uses.
 
-Candidates come in two requests whatever the person looks like: one batch of
-``crm.duplicate.findbycomm`` (≤ 20 values a command, bitrix24-rest.md §4.3) plus a surname query, then one
-``crm.contact.list`` that loads the candidates. The decision is the pure matcher's. The whole step runs
-under Redis locks on the person's normalised identities, so two intakes of one person never make twins.
+The lookup is one batch — ``crm.duplicate.findbycomm`` for the e-mails and phones (≤ 20 values a
+command, bitrix24-rest.md §4.3) plus a surname query that already selects names, e-mails and phones —
+and, only when an e-mail or phone found a contact the surname query did not, one ``crm.contact.list``
+by ``@ID`` that loads it. The pure matcher decides: SAME links (blank fields filled, new e-mails and
+phones appended, nothing overwritten), REVIEW creates a contact and queues the pair for the review
+page, anything else creates. The whole step runs under Redis locks on the person's normalised
+identities, so concurrent intakes of one person never make twins.
 """
 
 import hashlib
 import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from redis import Redis
+from redis.exceptions import LockError
 
 from ..bitrix import BitrixClient
+from ..errors import Blago24Error
 from ..portals import portal_key
-from .contacts import normalise_email, normalise_phone
-from .names import skeleton
-from .score import Decision, Person, same_person
+from .contacts import (
+    _GMAIL_DOMAINS,
+    _YANDEX_DOMAINS,
+    canonical_domain,
+    normalise_email,
+    normalise_phone,
+)
+from .names import transliterate
+from .scan import person_of
+from .score import Decision, Person, Verdict, profile, same_person
 
-FINDBYCOMM_MAX = 20
+log = logging.getLogger(__name__)
+
+FINDBYCOMM_MAX = 20  # more values are not an error: the portal silently reads the first 20 (§4.3)
+PAGE = 50  # a list request returns at most 50 rows (§2.4): the most candidates one load can score
 SELECT = ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "EMAIL", "PHONE"]
+LOCK_TIMEOUT = 120  # seconds a lock outlives a worker that died holding it
+LOCK_WAIT = 60  # seconds an intake waits for a lock before giving up (the job is retried)
 IDEMPOTENCY_TTL = 30 * 86400
+_RANK = {Decision.SAME: 0, Decision.REVIEW: 1, Decision.DIFFERENT: 2}
+
+
+class IdentityBusy(Blago24Error):
+    """Another intake held one of this person's identity locks for longer than LOCK_WAIT."""
 
 
 @dataclass(frozen=True)
@@ -29,127 +55,259 @@ class MatchOutcome:
 
     contact_id: int
     action: str  # linked | created | created_for_review
-    reasons: str = ""
+    decision: str = ""  # the best candidate's verdict (same | review | different); "" if none
+    reasons: str = ""  # that verdict's explanation (rules, points, score)
+    twin_id: int | None = None  # the contact linked to, or the possible twin flagged for review
     candidates: tuple[int, ...] = ()
 
 
-def identity_keys(person: Person) -> list[str]:
-    """Normalised e-mails, phones and the name skeleton: what two intakes of one person share."""
-    keys = {f"e:{e}" for e in (normalise_email(x) for x in person.emails) if e}
-    keys |= {f"p:{p}" for p in (normalise_phone(x) for x in person.phones) if p}
-    name = f"{skeleton(person.first)}|{skeleton(person.last)}"
-    if name != "|":
-        keys.add(f"n:{name}")
-    return sorted(keys)
-
-
 def match_or_create_contact(client: BitrixClient, redis: Redis, member_id: str, person: Person, *,
-                            idempotency_key: str | None = None, contact_type: str | None = None) -> MatchOutcome:  # fmt: skip
-    """Link the person to the contact the portal already has, or create one (flagged for review if unsure)."""
-    if idempotency_key and (done := redis.get(portal_key(member_id, "intake", idempotency_key))):
-        return MatchOutcome(
-            **{**json.loads(done), "candidates": tuple(json.loads(done)["candidates"])}
-        )
-    locks = [redis.lock(portal_key(member_id, "lock", "identity", _digest(k)), timeout=60, blocking_timeout=60)
-             for k in identity_keys(person)]  # fmt: skip
-    acquired = []
-    try:
-        for lock in locks:  # sorted keys: no two intakes wait on each other in a cycle
-            lock.acquire()
-            acquired.append(lock)
-        outcome = _decide(client, redis, member_id, person, contact_type)
-    finally:
-        for lock in reversed(acquired):
-            lock.release()
-    if idempotency_key:
-        redis.set(
-            portal_key(member_id, "intake", idempotency_key),
-            json.dumps(asdict(outcome)),
-            ex=IDEMPOTENCY_TTL,
-        )
+                            extra_fields: Mapping[str, Any] | None = None, contact_type: str | None = None,
+                            idempotency_key: str | None = None) -> MatchOutcome:  # fmt: skip
+    """Link the person to the contact the portal already has, or create one (flagged for review if unsure).
+
+    ``idempotency_key`` (the sender's source and id, e.g. "cloudpayments:tx-1") makes a repeat free: the
+    first outcome is returned without a REST call. ``extra_fields`` go into a new contact and fill blanks
+    of a linked one; ``contact_type`` is the TYPE_ID of a new contact (a linked one keeps its type).
+    """
+    if idempotency_key and (done := remembered(redis, member_id, idempotency_key)):
+        return done
+    with identity_locks(redis, member_id, identity_keys(person, idempotency_key)):
+        if idempotency_key and (done := remembered(redis, member_id, idempotency_key)):
+            return done
+        outcome = decide(client, redis, member_id, person, dict(extra_fields or {}), contact_type)
+        if idempotency_key:
+            key = portal_key(member_id, "intake", idempotency_key)
+            redis.set(key, json.dumps(asdict(outcome)), ex=IDEMPOTENCY_TTL)
     return outcome
 
 
+def remembered(redis: Redis, member_id: str, idempotency_key: str) -> MatchOutcome | None:
+    """The outcome recorded for this idempotency key, if any."""
+    raw = redis.get(portal_key(member_id, "intake", idempotency_key))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return MatchOutcome(**{**data, "candidates": tuple(data["candidates"])})
+
+
+# --- serialising intakes of one person ---------------------------------------------------------
+
+
+def identity_keys(person: Person, idempotency_key: str | None = None) -> list[str]:
+    """Normalised e-mails, phones and name skeletons, sorted: what two intakes of one person share."""
+    p = profile(person)
+    keys = {f"e:{e}" for e in p.emails} | {f"p:{n}" for n in p.phones}
+    for given in p.first.keys or {""}:
+        for family in p.last.keys or {""}:
+            if given or family:  # order-free, so swapped first/last names meet on one key
+                keys.add("n:" + "|".join(sorted((given, family))))
+    if idempotency_key:
+        keys.add(f"i:{idempotency_key}")
+    return sorted(keys)
+
+
+@contextmanager
+def identity_locks(redis: Redis, member_id: str, keys: list[str]) -> Iterator[None]:
+    """Hold one Redis lock per identity key, taken in sorted order so no two intakes wait in a cycle."""
+    held = []
+    try:
+        for key in sorted(keys):
+            digest = _digest(key)
+            lock = redis.lock(portal_key(member_id, "lock", "identity", digest), timeout=LOCK_TIMEOUT,
+                              blocking_timeout=LOCK_WAIT)  # fmt: skip
+            if not lock.acquire():
+                raise IdentityBusy(f"identity lock {digest} busy for {LOCK_WAIT} s")
+            held.append(lock)
+        yield
+    finally:
+        for lock in reversed(held):
+            try:
+                lock.release()
+            except LockError:
+                log.warning("an identity lock expired before its intake finished")
+
+
 def _digest(key: str) -> str:
+    """A short hash of an identity key: lock names in Redis carry no e-mail or phone."""
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def _decide(
-    client: BitrixClient, redis: Redis, member_id: str, person: Person, contact_type: str | None
-) -> MatchOutcome:
-    candidates = load_candidates(client, find_candidate_ids(client, person))
-    verdicts = sorted(
-        ((same_person(person, c), c) for c in candidates), key=lambda vc: -vc[0].score
+# --- the decision ------------------------------------------------------------------------------
+
+
+def decide(client: BitrixClient, redis: Redis, member_id: str, person: Person, extra_fields: dict,
+           contact_type: str | None) -> MatchOutcome:  # fmt: skip
+    """Look up, score, then link, create, or create and flag for review."""
+    rows = find_candidates(client, person, list(extra_fields))
+    ids = tuple(int(r["ID"]) for r in rows)
+    scored = sorted(((same_person(person, person_of(r)), r) for r in rows), key=_best_first)
+    if not scored:
+        return MatchOutcome(create_contact(client, person, extra_fields, contact_type), "created")
+    verdict, best = scored[0]
+    twin_id = int(best["ID"])
+    if verdict.decision == Decision.SAME:
+        link_contact(client, best, person, extra_fields)
+        return MatchOutcome(twin_id, "linked", verdict.decision, verdict.reasons, twin_id, ids)
+    new_id = create_contact(client, person, extra_fields, contact_type)
+    if verdict.decision == Decision.DIFFERENT:
+        return MatchOutcome(new_id, "created", verdict.decision, verdict.reasons, None, ids)
+    flag_for_review(client, redis, member_id, new_id, best, verdict)
+    return MatchOutcome(
+        new_id, "created_for_review", verdict.decision, verdict.reasons, twin_id, ids
     )
-    ids = tuple(int(c.id) for c in candidates)
-    if verdicts and verdicts[0][0].decision == Decision.SAME:
-        verdict, best = verdicts[0]
-        return MatchOutcome(int(best.id), "linked", verdict.reasons, ids)
-    new_id = create_contact(client, person, contact_type)
-    review = [(v, c) for v, c in verdicts if v.decision == Decision.REVIEW]
-    if not review:
-        return MatchOutcome(new_id, "created", verdicts[0][0].reasons if verdicts else "", ids)
-    verdict, twin = review[0]
-    flag_for_review(client, redis, member_id, new_id, int(twin.id), verdict.reasons)
-    return MatchOutcome(new_id, "created_for_review", verdict.reasons, ids)
 
 
-def find_candidate_ids(client: BitrixClient, person: Person) -> set[int]:
-    """Contact ids sharing an e-mail, a phone or the surname: one batch request."""
-    emails = sorted({e for e in (normalise_email(x) for x in person.emails) if e} | {x.strip().lower()
-                    for x in person.emails if x.strip()})  # fmt: skip
-    phones = sorted({p for p in (normalise_phone(x) for x in person.phones) if p})
-    cmds: dict[str, tuple[str, dict]] = {}
-    for kind, values in (("EMAIL", emails), ("PHONE", phones)):
+def _best_first(scored: tuple[Verdict, dict]) -> tuple:
+    verdict, row = scored
+    return _RANK[verdict.decision], -verdict.score, int(row["ID"])  # ties: the oldest contact
+
+
+# --- the lookup --------------------------------------------------------------------------------
+
+
+def find_candidates(
+    client: BitrixClient, person: Person, extra_select: Iterable[str] = ()
+) -> list[dict]:
+    """Contacts sharing an e-mail, a phone or the surname, with names and communications: ≤ 2 requests.
+
+    Contacts found by e-mail or phone come first (the surname query alone may return 50 namesakes).
+    """
+    select = SELECT + [f for f in extra_select if f not in SELECT]
+    commands = lookup_commands(person, select)
+    if not commands:
+        return []
+    out = client.batch(commands).raise_errors().result
+    by_surname = {int(r["ID"]): r for r in out.pop("surname", None) or []}
+    by_comm = sorted({int(i) for found in out.values() if isinstance(found, dict)
+                      for i in found.get("CONTACT", [])})[:PAGE]  # fmt: skip
+    missing = [i for i in by_comm if i not in by_surname]
+    loaded = {int(r["ID"]): r for r in load_contacts(client, missing, select)}
+    rows = [loaded.get(i) or by_surname.get(i) for i in by_comm]
+    rows += [r for i, r in by_surname.items() if i not in by_comm]
+    return [r for r in rows if r][:PAGE]
+
+
+def lookup_commands(person: Person, select: list[str]) -> dict[str, tuple[str, dict]]:
+    """findbycomm commands of ≤ 20 values each for e-mails and phones, plus the surname query."""
+    commands: dict[str, tuple[str, dict]] = {}
+    for kind, values in (
+        ("EMAIL", email_lookup_values(person)),
+        ("PHONE", phone_lookup_values(person)),
+    ):
         for n in range(0, len(values), FINDBYCOMM_MAX):
-            cmds[f"{kind}{n}"] = ("crm.duplicate.findbycomm", {"type": kind, "entity_type": "CONTACT",
-                                                               "values": values[n : n + FINDBYCOMM_MAX]})  # fmt: skip
-    if person.last.strip():
-        cmds["surname"] = ("crm.contact.list", {"filter": {"LAST_NAME": person.last.strip()}, "select": ["ID"],
-                                                "order": {"ID": "ASC"}})  # fmt: skip
-    if not cmds:
-        return set()
-    out = client.batch(cmds).raise_errors().result
-    ids: set[int] = set()
-    for key, value in out.items():
-        if key == "surname":
-            ids |= {int(row["ID"]) for row in value or []}
-        elif isinstance(value, dict):
-            ids |= {int(i) for i in value.get("CONTACT", [])}
-    return ids
+            chunk = values[n : n + FINDBYCOMM_MAX]
+            params = {"type": kind, "entity_type": "CONTACT", "values": chunk}
+            commands[f"{kind.lower()}{n // FINDBYCOMM_MAX}"] = ("crm.duplicate.findbycomm", params)
+    if surnames := surname_variants(person):
+        commands["surname"] = ("crm.contact.list", {"filter": {"@LAST_NAME": surnames}, "select": select,
+                                                    "order": {"ID": "ASC"}})  # fmt: skip
+    return commands
 
 
-def load_candidates(client: BitrixClient, ids: set[int]) -> list[Person]:
-    """The candidates' names, e-mails and phones in one request (at most 50 candidates are scored)."""
+def email_lookup_values(person: Person) -> list[str]:
+    """Each address as written (lower-cased), its mailbox, and the mailbox on every sibling domain.
+
+    findbycomm compares addresses whole, so "Anna.S@gmail.com" on file is found only by that spelling;
+    a contact on file with other dots or a +tag is left to the surname query.
+    """
+    values: dict[str, None] = {}
+    for text in person.emails:
+        if not (mailbox := normalise_email(text)):
+            continue
+        values[text.strip().lower()] = None
+        local, domain = mailbox.rsplit("@", 1)
+        siblings = {
+            "gmail.com": _GMAIL_DOMAINS,
+            "yandex.ru": _YANDEX_DOMAINS,
+        }.get(canonical_domain(domain), (domain,))
+        values |= dict.fromkeys(f"{local}@{d}" for d in sorted(siblings))
+    return list(values)
+
+
+def phone_lookup_values(person: Person) -> list[str]:
+    """E.164 numbers, and for Russian ones the 8… and ten-digit spellings people store."""
+    values: dict[str, None] = {}
+    for text in person.phones:
+        if not (e164 := normalise_phone(text)):
+            continue
+        values[e164] = None
+        if e164.startswith("+7") and len(e164) == 12:
+            values |= {"8" + e164[2:]: None, e164[2:]: None}
+    return list(values)
+
+
+def surname_variants(person: Person) -> list[str]:
+    """The surname as written, capitalised, and transliterated to Latin; the first name too (swaps)."""
+    p = profile(person)
+    variants: dict[str, None] = {}
+    for raw, norm in ((person.last.strip(), p.last.text), (person.first.strip(), p.first.text)):
+        if len(norm) > 1:
+            variants |= dict.fromkeys((raw, norm.title(), transliterate(norm).title()))
+    return [v for v in variants if v]
+
+
+def load_contacts(client: BitrixClient, ids: list[int], select: list[str]) -> list[dict]:
+    """Up to 50 contacts by id with the selected fields, in one request."""
     if not ids:
         return []
-    rows = client.call("crm.contact.list", {"filter": {"@ID": sorted(ids)[:50]}, "select": SELECT,
-                                            "order": {"ID": "ASC"}})  # fmt: skip
-    return [Person(r.get("NAME", ""), r.get("LAST_NAME", ""), r.get("SECOND_NAME", ""),
-                   tuple(m["VALUE"] for m in r.get("EMAIL") or []), tuple(m["VALUE"] for m in r.get("PHONE") or []),
-                   id=str(r["ID"])) for r in rows]  # fmt: skip
+    params = {"filter": {"@ID": ids[:PAGE]}, "select": select, "order": {"ID": "ASC"}}
+    return client.call("crm.contact.list", params) or []
 
 
-def create_contact(client: BitrixClient, person: Person, contact_type: str | None) -> int:
-    """A new contact with the person's names, e-mails and phones."""
-    fields: dict = {"NAME": person.first, "LAST_NAME": person.last, "SECOND_NAME": person.middle,
-                    "EMAIL": [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in person.emails],
-                    "PHONE": [{"VALUE": normalise_phone(p) or p, "VALUE_TYPE": "MOBILE"} for p in person.phones]}  # fmt: skip
+# --- the writes --------------------------------------------------------------------------------
+
+
+def create_contact(
+    client: BitrixClient, person: Person, extra_fields: dict, contact_type: str | None
+) -> int:
+    """A new contact with the person's names, e-mails, phones (E.164), extra fields and type."""
+    fields: dict[str, Any] = {**extra_fields, "NAME": person.first.strip(), "LAST_NAME": person.last.strip(),
+                              "SECOND_NAME": person.middle.strip(),
+                              "EMAIL": [{"VALUE": e.strip(), "VALUE_TYPE": "WORK"} for e in person.emails
+                                        if normalise_email(e)],
+                              "PHONE": [{"VALUE": p, "VALUE_TYPE": "MOBILE"} for p in
+                                        dict.fromkeys(filter(None, map(normalise_phone, person.phones)))]}  # fmt: skip
     if contact_type:
         fields["TYPE_ID"] = contact_type
     return int(client.call("crm.contact.add", {"fields": fields}))
 
 
-def flag_for_review(
-    client: BitrixClient, redis: Redis, member_id: str, new_id: int, twin_id: int, reasons: str
-) -> None:
-    """Queue the pair for the review page and say so on the new contact's timeline."""
-    entry = {"ids": [twin_id, new_id], "reasons": reasons, "source": "intake"}
-    redis.hset(
-        portal_key(member_id, "review"),
-        f"{twin_id}:{new_id}",
-        json.dumps(entry, ensure_ascii=False),
-    )
-    client.call("crm.timeline.comment.add", {"fields": {"ENTITY_ID": new_id, "ENTITY_TYPE": "contact",
-                "COMMENT": f"Возможно, это тот же человек, что и контакт #{twin_id} (ждёт проверки). "
-                           f"Possibly the same person as contact #{twin_id}: {reasons}"}})  # fmt: skip
+def link_contact(client: BitrixClient, row: dict, person: Person, extra_fields: dict) -> None:
+    """Fill the linked contact's blank fields and append new e-mails and phones; nothing is overwritten."""
+    fields = blanks_to_fill(row, person, extra_fields)
+    if fields:
+        client.call("crm.contact.update", {"id": int(row["ID"]), "fields": fields})
+
+
+def blanks_to_fill(row: dict, person: Person, extra_fields: dict) -> dict[str, Any]:
+    """Fields the person brings that the contact lacks; multifield items without ID are appended (§4.1)."""
+    given = {"NAME": person.first.strip(), "LAST_NAME": person.last.strip(),
+             "SECOND_NAME": person.middle.strip(), **extra_fields}  # fmt: skip
+    fields = {
+        k: v for k, v in given.items() if v not in (None, "") and row.get(k) in (None, "", [])
+    }
+    have = {normalise_email(m.get("VALUE", "")) for m in row.get("EMAIL") or []}
+    emails = {normalise_email(e): e.strip() for e in person.emails}
+    if emails := [e for mailbox, e in emails.items() if mailbox and mailbox not in have]:
+        fields["EMAIL"] = [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in emails]
+    have = {normalise_phone(m.get("VALUE", "")) for m in row.get("PHONE") or []}
+    phones = dict.fromkeys(p for p in map(normalise_phone, person.phones) if p and p not in have)
+    if phones:
+        fields["PHONE"] = [{"VALUE": p, "VALUE_TYPE": "MOBILE"} for p in phones]
+    return fields
+
+
+def flag_for_review(client: BitrixClient, redis: Redis, member_id: str, new_id: int, twin: dict,
+                    verdict: Verdict) -> None:  # fmt: skip
+    """Queue the pair for the review page (the scan's format) and say so on the new contact's timeline."""
+    twin_id = int(twin["ID"])
+    a, b = sorted((twin_id, new_id))
+    entry = {"ids": [a, b], "score": verdict.score, "reasons": verdict.reasons, "source": "intake",
+             "entity": "contact"}  # fmt: skip
+    redis.hset(portal_key(member_id, "review"), f"{a}:{b}", json.dumps(entry, ensure_ascii=False))
+    name = " ".join(filter(None, (twin.get("NAME"), twin.get("LAST_NAME")))) or "без имени"
+    comment = (f"Возможно, это тот же человек, что и контакт #{twin_id} ({name}); пара ждёт проверки. "
+               f"Possibly the same person as contact #{twin_id}: {verdict.reasons}")  # fmt: skip
+    client.call("crm.timeline.comment.add",
+                {"fields": {"ENTITY_ID": new_id, "ENTITY_TYPE": "contact", "COMMENT": comment}})  # fmt: skip
