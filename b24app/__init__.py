@@ -18,10 +18,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.extensions["redis"] = context.redis()
 
-    from installers import events, install, pages
+    from installers import events, install, pages, review
     from robots import bp as robots_bp
 
-    for blueprint in (install.bp, events.bp, pages.bp, robots_bp):
+    for blueprint in (install.bp, events.bp, pages.bp, review.bp, robots_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

@@ -99,23 +99,25 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    """Scan a portal's contacts for duplicates; merge confident clusters, queue the rest for review."""
+    """Scan a portal's contacts and companies for duplicates; merge confident clusters, queue the rest."""
     import csv
 
     from . import context
-    from .matching.scan import scan_contacts
+    from .matching.scan import scan_portal
 
-    def progress(text: str) -> None:
-        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    def progress(done: int, total: int, what: str) -> None:
+        filled = 30 * done // max(total, 1)
+        bar = "#" * filled + " " * (30 - filled)
+        print(f"\r[{bar}] {done}/{total} {what}", end="", file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr, flush=True)
 
-    report = scan_contacts(context.client(args.portal), context.redis(), args.portal, dry_run=args.dry_run,
-                           progress=progress)  # fmt: skip
-    print(file=sys.stderr)
+    report = scan_portal(context.client(args.portal), context.redis(), args.portal, dry_run=args.dry_run,
+                         progress=progress)  # fmt: skip
     if args.report:
         with open(args.report, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(
-                f, fieldnames=["cluster", "ids", "survivor", "action", "reasons"]
-            )
+            fields = ["cluster", "ids", "survivor", "action", "reasons", "score", "entity"]
+            writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(report.rows)
     summary = {k: v for k, v in vars(report).items() if k != "rows"}

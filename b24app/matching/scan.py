@@ -1,15 +1,23 @@
-"""Portal-wide duplicate scan and merge of contacts (product.md C5; bitrix24-rest.md §4.4).
+"""Portal-wide duplicate scan and merge of contacts and companies (product.md C5; bitrix24-rest.md §4.4).
 
-Contacts are loaded by the ID fast pattern, indexed, and linked into clusters by SAME verdicts only;
-pairs judged REVIEW go to the review queue. ``crm.entity.mergeBatch`` refuses conflicting values and has
-no force flag, so each cluster is prepared first: the survivor (the oldest contact) gets the losers'
-values where it has blanks and their e-mails and phones it lacks; where a loser holds a different value,
-the loser takes the survivor's value and the loser's own goes into one timeline comment on the survivor.
+Contacts and companies are loaded with the ID fast pattern (§2.4). Contact pairs come from the matcher's
+index; company pairs from equal normalised titles (SAME when they also share an e-mail or a phone,
+REVIEW otherwise). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and merged
+into its oldest record, only when it has at most MAX_CLUSTER records and every pair inside it is SAME by
+itself (a chain A≈B≈C with A, C judged apart is not). Other clusters and the REVIEW pairs between
+clusters go to the review queue. Pairs remembered as "not a duplicate" are neither joined nor queued.
+
+Redis (per portal): the review queue is a hash ``review`` of ``"{id}:{id}"`` (companies
+``"company:{id}:{id}"``) → ``{"ids", "score", "reasons", "source", "entity"?}``, shared with the intake;
+remembered decisions are the set ``dedup:not-duplicates`` of pair keys.
 """
 
 import json
-from collections.abc import Callable
+import re
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from redis import Redis
 
@@ -17,12 +25,33 @@ from ..bitrix import BitrixClient
 from ..portals import portal_key
 from .contacts import normalise_email, normalise_phone
 from .index import PersonIndex
-from .score import Decision, Person
+from .merge import MergePlan, MergeResult, merge_plans, oldest_first, plan_merge
+from .score import Decision, Person, same_person
 
-SYSTEM = {"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "ASSIGNED_BY_ID", "HAS_PHONE",
-          "HAS_EMAIL", "HAS_IMOL", "OPENED", "EXPORT", "LAST_ACTIVITY_TIME", "LAST_ACTIVITY_BY", "TYPE_ID",
-          "SOURCE_ID", "COMPANY_ID", "LEAD_ID"}  # fmt: skip
-MULTI = {"EMAIL": normalise_email, "PHONE": normalise_phone}
+MAX_CLUSTER = (
+    10  # longer SAME chains are what transitive closure makes of namesakes: a human decides
+)
+MAX_TITLE_BLOCK = 50
+SELECT = {"contact": ["*", "UF_*", "EMAIL", "PHONE"], "company": ["*", "UF_*", "EMAIL", "PHONE"]}
+LEGAL_FORMS = re.compile(r"\b(ооо|оао|зао|пао|ао|ано|нко|ип|бф|llc|ltd|inc)\b")
+
+Progress = Callable[[int, int, str], None]
+Judge = Callable[[int, int], tuple[Decision, int, str]]
+
+
+@dataclass
+class Cluster:
+    """Records found to be one person (or company): ``ids`` oldest first; merged only when confident."""
+
+    entity: str
+    ids: list[int]
+    confident: bool
+    score: int | None
+    reasons: str
+
+    @property
+    def key(self) -> str:
+        return pair_key(self.entity, *self.ids)
 
 
 @dataclass
@@ -30,69 +59,128 @@ class ScanReport:
     """What a scan found and did; ``rows`` feed the CSV report."""
 
     contacts: int = 0
+    companies: int = 0
     clusters: int = 0
     merged_clusters: int = 0
-    merged_contacts: int = 0
+    merged_records: int = 0
     review: int = 0
-    writes: int = 0
+    skipped: int = 0
+    requests: int = 0
+    seconds: float = 0.0
     rows: list[dict] = field(default_factory=list)
 
 
-def scan_contacts(client: BitrixClient, redis: Redis, member_id: str, *, dry_run: bool = False,
-                  progress: Callable[[str], None] | None = None) -> ScanReport:  # fmt: skip
-    """Find duplicate clusters, merge the confident ones (unless ``dry_run``), queue the rest for review."""
-    records = {
-        int(r["ID"]): r
-        for r in client.list_all("crm.contact.list", {"select": ["*", "UF_*", "EMAIL", "PHONE"]})
-    }
-    report = ScanReport(contacts=len(records))
-    if progress:
-        progress(f"{len(records)} contacts loaded")
-    not_dupes = {
-        m.decode() for m in redis.smembers(portal_key(member_id, "dedup", "not-duplicates"))
-    }
-    clusters, review = cluster(records, not_dupes)
-    report.clusters = len(clusters)
-    commands: dict[str, tuple[str, dict]] = {}
-    for n, ids in enumerate(clusters):
-        commands |= merge_commands(n, [records[i] for i in ids])
-        report.rows.append({"cluster": n, "ids": " ".join(map(str, ids)), "survivor": ids[0], "action": "merge",
-                            "reasons": ""})  # fmt: skip
-    for a, b, reasons in review:
-        redis.hset(portal_key(member_id, "review"), f"{a}:{b}",
-                   json.dumps({"ids": [a, b], "reasons": reasons, "source": "scan"}, ensure_ascii=False))  # fmt: skip
-        report.rows.append(
-            {
-                "cluster": "",
-                "ids": f"{a} {b}",
-                "survivor": "",
-                "action": "review",
-                "reasons": reasons,
-            }
-        )
-    report.review = len(review)
-    if dry_run or not commands:
-        return report
-    report.writes = len(commands)
-    out = client.batch(commands)
-    for n, ids in enumerate(clusters):
-        result = out.result.get(f"merge{n}") or {}
-        if f"merge{n}" in out.errors or result.get("STATUS") != "SUCCESS":
-            report.rows[n]["action"] = (
-                f"review ({result.get('STATUS') or out.errors.get(f'merge{n}')})"
-            )
-            continue
-        report.merged_clusters += 1
-        report.merged_contacts += len(ids) - 1
-        report.rows[n]["action"] = "merged"
+class RequestCounter:
+    """Counts a client's HTTP requests: each one passes the client's limiter exactly once."""
+
+    def __init__(self, client: BitrixClient):
+        self.client, self.inner, self.count = client, client.limiter, 0
+
+    def acquire(self, *args, **kwargs):
+        self.count += 1
+        return self.inner.acquire(*args, **kwargs) if self.inner is not None else 0.0
+
+    def __enter__(self) -> "RequestCounter":
+        self.client.limiter = self
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.client.limiter = self.inner
+
+
+def scan_portal(client: BitrixClient, redis: Redis, member_id: str, *, dry_run: bool = False,
+                progress: Progress | None = None) -> ScanReport:  # fmt: skip
+    """Find duplicate clusters; merge the confident ones and queue the rest for review (unless ``dry_run``)."""
+    began, report = time.monotonic(), ScanReport()
+    with RequestCounter(client) as counter:
+        skip = not_duplicates(redis, member_id)
+        contacts, companies = load(client, "contact"), load(client, "company")
+        report.contacts, report.companies = len(contacts), len(companies)
+        clusters = contact_clusters(contacts, skip, progress) + company_clusters(companies, skip)
+        confident = [c for c in clusters if c.confident]
+        records = {"contact": contacts, "company": companies}
+        plans = [plan_merge([records[c.entity][i] for i in c.ids], c.entity) for c in confident]
+        results = [] if dry_run else merge_plans(client, plans, progress=progress)
+        review = [c for c in clusters if not c.confident] + [
+            failed_cluster(r) for r in results if not r.merged
+        ]
+        if not dry_run:
+            replace_scan_entries(redis, member_id, review)
+    report.requests, report.seconds = counter.count, round(time.monotonic() - began, 2)
+    fill_report(report, confident, results, review, skip_rows(skip))
     return report
 
 
-def cluster(
-    records: dict[int, dict], not_dupes: set[str]
-) -> tuple[list[list[int]], list[tuple[int, int, str]]]:
-    """Clusters joined by SAME verdicts (sorted ids, oldest first) and the REVIEW pairs outside them."""
-    index = PersonIndex(person_of(r) for r in records.values())
+def load(client: BitrixClient, entity: str) -> dict[int, dict]:
+    """Every record of the entity with its e-mails and phones, by id (ID fast pattern, batched)."""
+    rows = client.list_all(f"crm.{entity}.list", {"select": SELECT[entity]})
+    return {int(r["ID"]): r for r in rows}
+
+
+def person_of(record: dict) -> Person:
+    """The matcher's view of a contact record."""
+    return Person(record.get("NAME") or "", record.get("LAST_NAME") or "", record.get("SECOND_NAME") or "",
+                  tuple(m["VALUE"] for m in record.get("EMAIL") or []),
+                  tuple(m["VALUE"] for m in record.get("PHONE") or []), id=str(record["ID"]))  # fmt: skip
+
+
+def contact_clusters(
+    records: dict[int, dict], skip: set[str], progress: Progress | None = None
+) -> list[Cluster]:
+    """Contact clusters, confident or not, and the REVIEW pairs between them."""
+    people = {i: person_of(r) for i, r in records.items()}
+    index = PersonIndex()
+    for n, person in enumerate(people.values(), 1):
+        index.add(person)
+        if progress and (n % 200 == 0 or n == len(people)):
+            progress(n, len(people), "contacts")
+    pairs = [
+        (int(a.id), int(b.id), v.decision, v.score, v.reasons)
+        for a, b, v in index.duplicate_pairs()
+    ]
+
+    def judge(x: int, y: int) -> tuple[Decision, int, str]:
+        verdict = same_person(people[x], people[y])
+        return verdict.decision, verdict.score, verdict.reasons
+
+    return build_clusters("contact", records, pairs, skip, judge)
+
+
+def company_title(record: dict) -> str:
+    """A title compared without case, quotes, punctuation or the legal form: «ООО "Ромашка"» = ромашка."""
+    text = (record.get("TITLE") or "").casefold().replace("ё", "е")
+    text = LEGAL_FORMS.sub(" ", re.sub(r"[^\w\s]", " ", text))
+    return " ".join(text.split())
+
+
+def company_contacts(record: dict) -> set[str]:
+    emails = {normalise_email(m["VALUE"]) for m in record.get("EMAIL") or []}
+    phones = {normalise_phone(m["VALUE"]) for m in record.get("PHONE") or []}
+    return (emails | phones) - {None}
+
+
+def company_clusters(records: dict[int, dict], skip: set[str]) -> list[Cluster]:
+    """Companies with one normalised title: SAME when they share an e-mail or phone, else REVIEW."""
+    titles: dict[str, list[int]] = {}
+    for i, record in records.items():
+        if title := company_title(record):
+            titles.setdefault(title, []).append(i)
+
+    def judge(x: int, y: int) -> tuple[Decision, int, str]:
+        shared = company_contacts(records[x]) & company_contacts(records[y])
+        if shared:
+            return Decision.SAME, 20, f"title_same; contact_same ({min(shared)})"
+        return Decision.REVIEW, 12, "title_same; no shared e-mail or phone"
+
+    pairs = [(x, y, *judge(x, y)) for ids in titles.values() if len(ids) <= MAX_TITLE_BLOCK
+             for x, y in combinations(ids, 2)]  # fmt: skip
+    return build_clusters("company", records, pairs, skip, judge)
+
+
+def build_clusters(entity: str, records: dict[int, dict], pairs: Iterable[tuple], skip: set[str],
+                   judge: Judge) -> list[Cluster]:  # fmt: skip
+    """SAME pairs joined (union-find) and judged as clusters; REVIEW pairs between clusters as their own."""
+    pairs = [p for p in pairs if pair_key(entity, p[0], p[1]) not in skip]
     parent = {i: i for i in records}
 
     def root(i: int) -> int:
@@ -101,82 +189,160 @@ def cluster(
             i = parent[i]
         return i
 
-    review = []
-    for a, b, verdict in index.duplicate_pairs(at_least=Decision.REVIEW):
-        x, y = sorted((int(a.id), int(b.id)))
-        if f"{x}:{y}" in not_dupes:
-            continue
-        if verdict.decision == Decision.SAME:
-            parent[root(y)] = root(x)
-        else:
-            review.append((x, y, verdict.reasons))
+    for x, y, decision, *_ in pairs:
+        if decision is Decision.SAME:
+            parent[root(max(x, y))] = root(min(x, y))
     groups: dict[int, list[int]] = {}
     for i in records:
         groups.setdefault(root(i), []).append(i)
-    clusters = sorted(sorted(g) for g in groups.values() if len(g) > 1)
-    return clusters, [(x, y, r) for x, y, r in review if root(x) != root(y)]
+    ids_of = [
+        [int(r["ID"]) for r in oldest_first([records[i] for i in g])]
+        for g in groups.values()
+        if len(g) > 1
+    ]
+    clusters = [judge_cluster(entity, ids, skip, judge) for ids in ids_of]
+    return clusters + review_pairs(entity, pairs, clusters, skip, root)
 
 
-def person_of(record: dict) -> Person:
-    return Person(record.get("NAME", ""), record.get("LAST_NAME", ""), record.get("SECOND_NAME", ""),
-                  tuple(m["VALUE"] for m in record.get("EMAIL") or []),
-                  tuple(m["VALUE"] for m in record.get("PHONE") or []), id=str(record["ID"]))  # fmt: skip
+def judge_cluster(entity: str, ids: list[int], skip: set[str], judge: Judge) -> Cluster:
+    """Confident when small and every pair inside is SAME; the weakest pair explains the verdict."""
+    if len(ids) > MAX_CLUSTER:
+        return Cluster(
+            entity, ids, False, None, f"{len(ids)} records linked in a chain (> {MAX_CLUSTER})"
+        )
+    worst = None
+    for x, y in combinations(ids, 2):
+        if pair_key(entity, x, y) in skip:
+            return Cluster(entity, ids, False, None, f"#{x}–#{y} remembered as not a duplicate")
+        decision, score, reasons = judge(x, y)
+        rank = (decision is Decision.SAME, score)
+        if worst is None or rank < worst[0]:
+            worst = (rank, x, y, score, reasons)
+    (same, _), x, y, score, reasons = worst
+    return Cluster(entity, ids, same, score, f"#{x}–#{y}: {reasons}")
 
 
-def merge_commands(n: int, group: list[dict]) -> dict[str, tuple[str, dict]]:
-    """Updates that remove every conflict, a timeline comment with the dropped values, then mergeBatch."""
-    survivor, losers = group[0], group[1:]
-    fill: dict = {}
-    notes: list[str] = []
-    cmds: dict[str, tuple[str, dict]] = {}
-    for loser in losers:
-        align: dict = {}
-        for key, value in loser.items():
-            if key in SYSTEM or key in MULTI or not isinstance(value, str) or not value:
-                continue
-            mine = fill.get(key, survivor.get(key) or "")
-            if not mine:
-                fill[key] = value
-            elif mine != value:
-                align[key] = mine
-                notes.append(f"{key}: «{value}» (контакт #{loser['ID']})")
-        if align:
-            cmds[f"align{n}_{loser['ID']}"] = (
-                "crm.contact.update",
-                {"id": loser["ID"], "fields": align},
-            )
-    fill |= new_multifields(survivor, losers)
-    if fill:
-        cmds[f"fill{n}"] = ("crm.contact.update", {"id": survivor["ID"], "fields": fill})
-    if notes:
-        text = (f"Объединено с контактами {', '.join('#' + str(r['ID']) for r in losers)}. Отличались значения: "
-                + "; ".join(notes) + " / Merged; the merged contacts' differing values are listed above.")  # fmt: skip
-        cmds[f"note{n}"] = ("crm.timeline.comment.add", {"fields": {"ENTITY_ID": survivor["ID"],
-                                                                   "ENTITY_TYPE": "contact", "COMMENT": text}})  # fmt: skip
-    ids = [int(r["ID"]) for r in group]
-    cmds[f"merge{n}"] = ("crm.entity.mergeBatch", {"params": {"entityTypeId": 3, "entityIds": ids}})
-    return cmds
+def review_pairs(entity: str, pairs: list[tuple], clusters: list[Cluster], skip: set[str],
+                 root: Callable[[int], int]) -> list[Cluster]:  # fmt: skip
+    """REVIEW pairs across clusters, each side named by its cluster's survivor; pairs inside one cluster
+    are the cluster's own business."""
+    survivor = {i: c.ids[0] for c in clusters if c.confident for i in c.ids}
+    out: dict[str, Cluster] = {}
+    for x, y, decision, score, reasons in pairs:
+        if decision is not Decision.REVIEW or root(x) == root(y):
+            continue
+        ids = sorted({survivor.get(x, x), survivor.get(y, y)})
+        key = pair_key(entity, *ids)
+        if key not in skip and key not in out:
+            out[key] = Cluster(entity, ids, False, score, reasons)
+    return list(out.values())
 
 
-def new_multifields(survivor: dict, losers: list[dict]) -> dict:
-    """The losers' e-mails and phones the survivor lacks (compared normalised), as items to append."""
-    out: dict = {}
-    for name, norm in MULTI.items():
-        have = {norm(m["VALUE"]) or m["VALUE"] for m in survivor.get(name) or []}
-        extra = []
-        for loser in losers:
-            for m in loser.get(name) or []:
-                key = norm(m["VALUE"]) or m["VALUE"]
-                if key not in have:
-                    have.add(key)
-                    extra.append({"VALUE": m["VALUE"], "VALUE_TYPE": m.get("VALUE_TYPE", "WORK")})
-        if extra:
-            out[name] = extra
+def failed_cluster(result: MergeResult) -> Cluster:
+    """A confident cluster mergeBatch refused (CONFLICT / ERROR), queued for review with the reason."""
+    plan: MergePlan = result.plan
+    return Cluster(plan.entity, plan.ids, False, None, f"{result.status}: {result.reason}")
+
+
+def fill_report(report: ScanReport, confident: list[Cluster], results: list[MergeResult],
+                review: list[Cluster], skipped: list[dict]) -> None:  # fmt: skip
+    """Figures and CSV rows: one per cluster or pair (merged, or merge in a dry run; review; skipped)."""
+    merged = {(r.plan.entity, *r.plan.ids) for r in results if r.merged}
+    done = [c for c in confident if not results or (c.entity, *c.ids) in merged]
+    report.clusters = len(done) + len(review)  # the failed confident ones are in review
+    report.merged_clusters = len(merged)
+    report.merged_records = sum(len(ids) - 2 for ids in merged)  # (entity, survivor, *losers)
+    report.review, report.skipped = len(review), len(skipped)
+    action = "merged" if results else "merge"  # a dry run says what it would do
+    report.rows = [row(c, action) for c in done] + [row(c, "review") for c in review] + skipped
+    for n, r in enumerate(report.rows, 1):
+        r["cluster"] = n
+
+
+def row(c: Cluster, action: str) -> dict:
+    return {"cluster": 0, "entity": c.entity, "ids": " ".join(map(str, c.ids)), "survivor": c.ids[0],
+            "action": action, "score": "" if c.score is None else c.score, "reasons": c.reasons}  # fmt: skip
+
+
+def skip_rows(skip: set[str]) -> list[dict]:
+    """Remembered pairs, reported as skipped."""
+    out = []
+    for key in sorted(skip):
+        *entity, x, y = key.split(":")
+        out.append({"cluster": 0, "entity": entity[0] if entity else "contact", "ids": f"{x} {y}",
+                    "survivor": "", "action": "skipped", "score": "",
+                    "reasons": "не дубликат (решение сохранено) / remembered: not a duplicate"})  # fmt: skip
     return out
 
 
-def mark_not_duplicate(redis: Redis, member_id: str, a: int, b: int) -> None:
-    """Remember that two contacts are different people; later scans skip the pair."""
-    x, y = sorted((a, b))
-    redis.sadd(portal_key(member_id, "dedup", "not-duplicates"), f"{x}:{y}")
-    redis.hdel(portal_key(member_id, "review"), f"{x}:{y}")
+# --- the review queue and remembered decisions -------------------------------------------------------
+
+
+def pair_key(entity: str, *ids: int) -> str:
+    """The queue's and the memory's key for records of one entity: "12:34" for contacts (as the intake
+    writes), "company:12:34" for companies."""
+    key = ":".join(map(str, sorted(int(i) for i in ids)))
+    return key if entity == "contact" else f"{entity}:{key}"
+
+
+def not_duplicates(redis: Redis, member_id: str) -> set[str]:
+    """The pair keys remembered as "not a duplicate"."""
+    return {m.decode() for m in redis.smembers(portal_key(member_id, "dedup", "not-duplicates"))}
+
+
+def review_entries(redis: Redis, member_id: str) -> dict[str, dict]:
+    """The review queue: key → {ids, score, reasons, source, entity}, oldest contacts first."""
+    raw = redis.hgetall(portal_key(member_id, "review"))
+    entries = {
+        k.decode(): {"entity": "contact", "score": None, **json.loads(v)} for k, v in raw.items()
+    }
+    return dict(sorted(entries.items(), key=lambda kv: sorted(kv[1]["ids"])))
+
+
+def replace_scan_entries(redis: Redis, member_id: str, clusters: list[Cluster]) -> None:
+    """The scan's entries replace the previous scan's; the intake's entries stay."""
+    key = portal_key(member_id, "review")
+    old = [k for k, e in review_entries(redis, member_id).items() if e.get("source") == "scan"]
+    pipe = redis.pipeline()
+    if old:
+        pipe.hdel(key, *old)
+    for c in clusters:
+        entry = {
+            "ids": c.ids,
+            "score": c.score,
+            "reasons": c.reasons,
+            "source": "scan",
+            "entity": c.entity,
+        }
+        pipe.hset(key, c.key, json.dumps(entry, ensure_ascii=False))
+    pipe.execute()
+
+
+def mark_not_duplicate(
+    redis: Redis, member_id: str, ids: Iterable[int], entity: str = "contact"
+) -> None:
+    """Remember that these records are different people (every pair of them); later scans respect it."""
+    ids = sorted(set(map(int, ids)))
+    pairs = [pair_key(entity, x, y) for x, y in combinations(ids, 2)]
+    redis.sadd(portal_key(member_id, "dedup", "not-duplicates"), *pairs)
+    redis.hdel(portal_key(member_id, "review"), pair_key(entity, *ids), *pairs)
+
+
+def merge_entry(client: BitrixClient, redis: Redis, member_id: str, key: str) -> MergeResult | None:
+    """Merge the records of one review entry now (the planner, then mergeBatch); None if it is gone."""
+    entry = review_entries(redis, member_id).get(key)
+    if entry is None:
+        return None
+    entity = entry["entity"]
+    out = client.batch({f"r{i}": (f"crm.{entity}.get", {"id": i}) for i in entry["ids"]})
+    records = [out.result[k] for k in out.result if out.result[k]]
+    if len(records) < 2:
+        redis.hdel(portal_key(member_id, "review"), key)
+        return None
+    result = merge_plans(client, [plan_merge(records, entity)])[0]
+    if result.merged:
+        redis.hdel(portal_key(member_id, "review"), key)
+    else:
+        entry["reasons"] = f"{result.status}: {result.reason}; {entry['reasons']}"
+        redis.hset(portal_key(member_id, "review"), key, json.dumps(entry, ensure_ascii=False))
+    return result

@@ -1,124 +1,309 @@
-"""Portal-wide scan and merge on a seeded sandbox portal (bitrix24-rest.md §4.4; product.md C5)."""
+"""Portal-wide scan and merge on a seeded sandbox portal (product.md C5; matching.md §6.1–6.3;
+bitrix24-rest.md §2.4 ID fast pattern, §2.5 batch, §4.1 multifields, §4.4 crm.entity.mergeBatch)."""
 
+import csv
 import random
-import time
+from dataclasses import dataclass, field
 
-from b24app.matching.scan import mark_not_duplicate, scan_contacts
+import pytest
 
-FIRST = [
-    "Анна",
-    "Мария",
-    "Елена",
-    "Ольга",
-    "Татьяна",
-    "Ирина",
-    "Наталья",
-    "Светлана",
-    "Юлия",
-    "Ксения",
-    "Иван",
-    "Пётр",
-    "Сергей",
-    "Андрей",
-    "Дмитрий",
-    "Алексей",
-    "Михаил",
-    "Николай",
-    "Павел",
-    "Олег",
-]
-LAST = ["Смирнов", "Кузнецов", "Попов", "Васильев", "Соколов", "Михайлов", "Новиков", "Фёдоров", "Морозов",
-        "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов", "Степанов", "Николаев"]  # fmt: skip
+from b24app import context
+from b24app.matching import normalise_email, normalise_phone
+from b24app.matching.scan import mark_not_duplicate, not_duplicates, review_entries, scan_portal
+from tests.matching.synthetic import DIMINUTIVE_OF, FEMALE, MALE, SURNAMES, translit_word
+
+WRITES = (".add", ".update", ".delete", "mergebatch", "mergeBatch")
 
 
-POSTS = {
-    (0, 0): "Директор",
-    (0, 1): "Бухгалтер",
-    (1, 1): "Учитель",
-}  # a conflict and a blank to fill
+@dataclass
+class Truth:
+    """What the seed knows: clusters that are one person, pairs for a human, pairs that are two people."""
+
+    ids: list[int] = field(default_factory=list)
+    same: list[list[int]] = field(default_factory=list)
+    review: list[list[int]] = field(default_factory=list)
+    different: list[list[int]] = field(default_factory=list)
+    conflicts: dict[int, str] = field(
+        default_factory=dict
+    )  # loser id → its POST the survivor must keep in a comment
+    companies: list[list[int]] = field(default_factory=list)
 
 
-def fields(first, last, email, phone, post=""):
-    female = first in FIRST[:10]
-    return {"NAME": first, "LAST_NAME": last + ("а" if female else ""), "POST": post,
-            "EMAIL": [{"VALUE": email}], "PHONE": [{"VALUE": phone}]}  # fmt: skip
+def contact(first, last, emails, phones, middle="", post=""):
+    return {"NAME": first, "LAST_NAME": last, "SECOND_NAME": middle, "POST": post,
+            "EMAIL": [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in emails],
+            "PHONE": [{"VALUE": p, "VALUE_TYPE": "MOBILE"} for p in phones]}  # fmt: skip
 
 
-def seed(client, n_people=1800, n_pairs=100, n_triples=40, n_spouses=30):
-    """Unique people plus known duplicate pairs/triples (e-mail case, phone format) and spouses sharing e-mail."""
-    rng = random.Random(7)
-    rows, truth_dupes, spouses = [], [], []
-    for i in range(n_people):
-        rows.append(
-            fields(rng.choice(FIRST), rng.choice(LAST), f"person{i}@example.ru", f"+7916{i:07d}")
+def female(last: str) -> str:
+    return last + "а" if last.endswith(("ов", "ев", "ёв", "ин")) else last
+
+
+def variant(
+    rng: random.Random, kind: str, first: str, last: str, n: int, j: int
+) -> tuple[str, str, str, str]:
+    """One duplicate of a person (first, last, e-mail, phone): the same person written another way (§6.2, §6.3)."""
+    login, phone = f"donor{n}x", f"925{n:07d}"
+    email, tel = f"{login}@gmail.com", f"+7{phone}"
+    formats = [
+        f"8 ({phone[:3]}) {phone[3:6]}-{phone[6:8]}-{phone[8:]}",
+        f"8{phone}",
+        f"+7 {phone[:3]} {phone[3:]}",
+    ]
+    tel = formats[(n + j) % 3]
+    if kind == "email":
+        email = rng.choice(
+            [f"{login[:3]}.{login[3:]}@gmail.com", f"{login}+fond@googlemail.com", email.upper()]
         )
-    for k, size in [(k, 2) for k in range(n_pairs)] + [(n_pairs + k, 3) for k in range(n_triples)]:
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        group = [len(rows) + j for j in range(size)]
+    elif kind == "yo":
+        first, last = first.replace("ё", "е"), last.replace("ё", "е")
+    elif kind == "diminutive" and first in DIMINUTIVE_OF:
+        first = DIMINUTIVE_OF[first][0]
+    elif kind == "translit":
+        last = translit_word(rng, last)
+    return first, last, email, tel
+
+
+def seed(client, total=2000, n_pairs=120, n_triples=40, n_review=40, n_spouses=30, n_fathers=20,
+         n_namesakes=30, seed_=7, companies=True) -> Truth:  # fmt: skip
+    """``total`` contacts by batch (50 adds a request): duplicate clusters, review pairs, hard negatives, the rest unique."""
+    rng, rows, groups = random.Random(seed_), [], {"same": [], "review": [], "different": []}
+    conflicts: dict[int, str] = {}
+
+    def add(kind: str, people: list[dict]) -> None:
+        groups[kind].append(list(range(len(rows), len(rows) + len(people))))
+        rows.extend(people)
+
+    kinds = ["email", "yo", "diminutive", "translit", "phone"]
+    for n, size in enumerate([2] * n_pairs + [3] * n_triples):
+        gender = rng.choice("mf")
+        first = rng.choice(MALE if gender == "m" else FEMALE)
+        last = rng.choice(SURNAMES) if gender == "m" else female(rng.choice(SURNAMES))
+        people = []
         for j in range(size):
-            email = f"dupe{k}@example.ru" if j != 1 else f"DUPE{k}@Example.ru"
-            phone = (
-                f"+7925{k:07d}"
-                if j != 2
-                else f"8 (925) {k:03d}-{0:02d}-{0:02d}"[:0] + f"8925{k:07d}"
-            )
-            rows.append(fields(first, last, email, phone, post=POSTS.get((k, j), "")))
-        truth_dupes.append(group)
-    for k in range(n_spouses):
-        last = rng.choice(LAST)
-        spouses.append([len(rows), len(rows) + 1])
-        rows.append(fields("Анна", last, f"family{k}@example.ru", f"+7903{k:07d}"))
-        rows.append(fields("Иван", last, f"family{k}@example.ru", f"+7904{k:07d}"))
+            f, la, e, p = variant(rng, kinds[(n + j) % len(kinds)] if j else "", first, last, n, j)
+            emails = [e] + ([f"second{n}@mail.ru"] if j == 1 and n % 4 == 0 else [])
+            post = {(0, 0): "Директор", (0, 1): "Бухгалтер", (1, 1): "Учитель"}.get((n % 3, j), "")
+            if (n % 3, j) == (0, 1):
+                conflicts[len(rows) + j] = "Бухгалтер"
+            people.append(contact(f, la, emails, [p], post=post))
+        add("same", people)
+    for n in range(n_review):  # one phone, two different e-mails: a human decides
+        first, last = rng.choice(MALE), rng.choice(SURNAMES)
+        add("review", [contact(first, last, [f"rev{n}@example.ru"], [f"+7926{n:07d}"]),
+                       contact(first, last, [f"rev{n}.work@example.org"], [f"8926{n:07d}"])])  # fmt: skip
+    for n in range(n_spouses):  # a family e-mail and a home phone (matching.md §6.3)
+        last = rng.choice(SURNAMES)
+        add("different", [contact(rng.choice(FEMALE), female(last), [f"family{n}@mail.ru"], [f"+7495{n:07d}"]),
+                          contact(rng.choice(MALE), last, [f"family{n}@mail.ru"], [f"+7495{n:07d}"])])  # fmt: skip
+    for n in range(n_fathers):
+        last, (father, son) = rng.choice(SURNAMES), rng.sample(MALE, 2)
+        add("different", [contact(father, last, [f"home{n}@yandex.ru"], [f"+7499{n:07d}"]),
+                          contact(son, last, [f"home{n}@yandex.ru"], [f"+7499{n:07d}"])])  # fmt: skip
+    for n in range(n_namesakes):
+        first, last = rng.choice(MALE), rng.choice(SURNAMES)
+        add("different", [contact(first, last, [f"a{n}@namesake.ru"], [f"+7903{n:07d}"]),
+                          contact(first, last, [f"b{n}@namesake.ru"], [f"+7904{n:07d}"])])  # fmt: skip
+    for i in range(total - len(rows)):
+        gender = rng.choice("mf")
+        first = rng.choice(MALE if gender == "m" else FEMALE)
+        last = rng.choice(SURNAMES) if gender == "m" else female(rng.choice(SURNAMES))
+        rows.append(contact(first, last, [f"u{i}@example.ru"], [f"+7916{i:07d}"]))
     out = client.batch(
-        {f"c{i}": ("crm.contact.add", {"fields": r}) for i, r in enumerate(rows)}
-    ).raise_errors()
-    ids = [out.result[f"c{i}"] for i in range(len(rows))]
-    return ids, [[ids[i] for i in g] for g in truth_dupes], [[ids[i] for i in g] for g in spouses]
+        {f"c{i:04d}": ("crm.contact.add", {"fields": r}) for i, r in enumerate(rows)}
+    )
+    ids = [out.raise_errors().result[f"c{i:04d}"] for i in range(len(rows))]
+    truth = Truth(
+        ids, *([[ids[i] for i in g] for g in groups[k]] for k in ("same", "review", "different"))
+    )
+    truth.conflicts = {ids[i]: post for i, post in conflicts.items()}
+    truth.companies = seed_companies(client) if companies else []
+    return truth
+
+
+def seed_companies(client) -> list[list[int]]:
+    """«ООО "Ромашка"» twice with one e-mail (merged), «Фонд Добро» twice without (review)."""
+    titles = [('ООО "Ромашка"', "info@romashka.ru"), ("Ромашка", "INFO@romashka.ru"),
+              ("Фонд Добро", "hello@dobro.ru"), ("фонд «Добро»", "")]  # fmt: skip
+    out = client.batch({f"k{i}": ("crm.company.add", {"fields": {"TITLE": t, "EMAIL": [{"VALUE": e}] if e else []}})
+                        for i, (t, e) in enumerate(titles)})  # fmt: skip
+    ids = [out.raise_errors().result[f"k{i}"] for i in range(len(titles))]
+    return [ids[:2], ids[2:]]
+
+
+def alive(client, entity="contact") -> dict[int, dict]:
+    rows = client.list_all(f"crm.{entity}.list", {"select": ["*", "EMAIL", "PHONE"]})
+    return {int(r["ID"]): r for r in rows}
+
+
+def normalised(records, name, norm) -> set[str]:
+    return {norm(m["VALUE"]) for r in records for m in r.get(name) or []}
+
+
+def writes(counters: dict) -> dict:
+    return {m: n for m, n in counters.items() if m.endswith(WRITES)}
+
+
+def comments(portal, contact_id: int) -> str:
+    flt = {"ENTITY_ID": contact_id, "ENTITY_TYPE": "contact"}
+    return "\n".join(
+        c["COMMENT"] for c in portal.result("crm.timeline.comment.list", {"filter": flt})
+    )
 
 
 def test_scan_merges_every_confident_cluster_and_nothing_else(registered, redis):
-    """2,180 contacts with 140 known clusters: all merged into the oldest; spouses kept apart; rerun is a no-op."""
+    """2,000 contacts: every true cluster merged into its oldest contact with the union of e-mails and phones
+    (§4.1) and the losers' differing values in a timeline comment (§4.4: no conflict reaches mergeBatch);
+    no contact of a "different" pair deleted (matching.md §6.3 shared e-mails); review pairs queued; a rerun
+    writes nothing."""
     client = registered.client()
-    ids, dupes, spouses = seed(client)
+    truth = seed(client)
+    before = alive(client)
     registered.portal.control("DELETE", "/counters")
-    began = time.monotonic()
-    report = scan_contacts(client, redis, registered.member_id)
-    seconds = time.monotonic() - began
-    http = registered.portal.control("GET", "/counters").get("batch", 0) + 1
-    print(f"\nscan: {report.contacts} contacts, {report.clusters} clusters, {report.merged_contacts} merged away, "
-          f"{report.review} to review, ~{http} HTTP requests, {seconds:.1f} s")  # fmt: skip
-    assert report.contacts == len(ids) == 2180
-    alive = {int(r["ID"]) for r in client.list_all("crm.contact.list", {"select": ["ID"]})}
-    for group in dupes:
-        assert group[0] in alive and not set(group[1:]) & alive, group
-    for pair in spouses:
-        assert set(pair) <= alive, pair
-    assert report.merged_contacts == sum(len(g) - 1 for g in dupes)
-    survivor = registered.portal.result("crm.contact.get", {"id": dupes[0][0]})
-    assert {e["VALUE"].lower() for e in survivor["EMAIL"]} == {"dupe0@example.ru"}
-    comments = registered.portal.result("crm.timeline.comment.list", {"filter": {"ENTITY_ID": dupes[0][0],
-                                                                                 "ENTITY_TYPE": "contact"}})  # fmt: skip
-    assert survivor["POST"] == "Директор" and any("Бухгалтер" in c["COMMENT"] for c in comments)
-    assert registered.portal.result("crm.contact.get", {"id": dupes[1][0]})["POST"] == "Учитель"
-    registered.portal.control("DELETE", "/counters")
-    again = scan_contacts(client, redis, registered.member_id)
+    report = scan_portal(client, redis, registered.member_id)
     counters = registered.portal.control("GET", "/counters")
-    assert again.merged_contacts == 0 and not [
-        m for m in counters if m.endswith((".add", ".update", "mergeBatch"))
-    ]
+    print(f"\nscan: {report.contacts} contacts, {report.clusters} clusters, {report.merged_clusters} merged "
+          f"({report.merged_records} records merged away), {report.review} to review, {report.requests} HTTP "
+          f"requests (sandbox batch counter {counters.get('batch', 0)}), {report.seconds:.1f} s")  # fmt: skip
+    assert report.contacts == 2000 and report.companies == 4
+    now = alive(client)
+    for group in truth.same:
+        assert group[0] in now and not set(group[1:]) & set(now), group
+        olds = [before[i] for i in group]
+        for name, norm in (("EMAIL", normalise_email), ("PHONE", normalise_phone)):
+            assert normalised([now[group[0]]], name, norm) == normalised(olds, name, norm), (
+                group,
+                name,
+            )
+            assert len(now[group[0]][name]) == len(
+                normalised(olds, name, norm)
+            )  # no repeated value
+    for loser, post in truth.conflicts.items():
+        group = next(g for g in truth.same if loser in g)
+        assert now[group[0]]["POST"] == "Директор"
+        note = comments(registered.portal, group[0])
+        assert f"Объединено с контактом #{loser}" in note and f"«{post}»" in note
+    assert all(
+        now[g[0]]["POST"] == "Учитель" for n, g in enumerate(truth.same) if n % 3 == 1
+    )  # blank filled
+    for pair in truth.different + truth.review:
+        assert set(pair) <= set(now), pair
+    queued = {tuple(sorted(e["ids"])) for e in review_entries(redis, registered.member_id).values()}
+    assert all(tuple(sorted(pair)) in queued for pair in truth.review)
+    companies = alive(client, "company")
+    assert truth.companies[0][1] not in companies and set(truth.companies[1]) <= set(companies)
+    assert report.merged_records == sum(len(g) - 1 for g in truth.same) + 1
+
+    registered.portal.control("DELETE", "/counters")
+    again = scan_portal(client, redis, registered.member_id)
+    assert again.merged_clusters == 0 and not writes(registered.portal.control("GET", "/counters"))
+    assert again.review == report.review
 
 
 def test_dry_run_writes_nothing_and_not_a_duplicate_is_remembered(registered, redis):
-    """--dry-run makes no write call; a pair marked «не дубликат» is never merged or queued again."""
+    """--dry-run makes no write call (sandbox counters) and queues nothing; a pair marked «не дубликат»
+    is never merged or queued again (matching.md §6.1: "do not merge" exceptions)."""
     client = registered.client()
-    ids, dupes, _ = seed(client, n_people=50, n_pairs=3, n_triples=0, n_spouses=0)
+    truth = seed(
+        client,
+        total=120,
+        n_pairs=4,
+        n_triples=1,
+        n_review=3,
+        n_spouses=2,
+        n_fathers=0,
+        n_namesakes=2,
+    )
     registered.portal.control("DELETE", "/counters")
-    report = scan_contacts(client, redis, registered.member_id, dry_run=True)
-    counters = registered.portal.control("GET", "/counters")
-    assert report.clusters == 3 and not [
-        m for m in counters if m.endswith((".add", ".update", "mergeBatch"))
-    ]
-    mark_not_duplicate(redis, registered.member_id, *dupes[0])
-    report = scan_contacts(client, redis, registered.member_id)
-    alive = {int(r["ID"]) for r in client.list_all("crm.contact.list", {"select": ["ID"]})}
-    assert set(dupes[0]) <= alive and report.merged_contacts == 2
+    report = scan_portal(client, redis, registered.member_id, dry_run=True)
+    assert not writes(registered.portal.control("GET", "/counters"))
+    assert not review_entries(redis, registered.member_id)
+    assert report.merged_clusters == 0 and {r["action"] for r in report.rows} >= {"merge", "review"}
+    mark_not_duplicate(redis, registered.member_id, truth.same[0])
+    mark_not_duplicate(redis, registered.member_id, truth.review[0])
+    report = scan_portal(client, redis, registered.member_id)
+    now = alive(client)
+    assert set(truth.same[0]) <= set(now) and not set(truth.same[1][1:]) & set(now)
+    queued = {tuple(sorted(e["ids"])) for e in review_entries(redis, registered.member_id).values()}
+    assert tuple(sorted(truth.review[0])) not in queued and tuple(sorted(truth.review[1])) in queued
+    assert tuple(sorted(truth.same[0])) not in queued
+    assert {r["action"] for r in report.rows} >= {"merged", "review", "skipped"}
+
+
+def install(portal, app_server):
+    portal.control(
+        "POST", "/install", json={"client_id": app_server.client_id, "flow": "ui", "finish": True}
+    )
+    app_server.run_jobs()
+
+
+def test_cli_dedup_scan_dry_run_report(portal, app_server, tmp_path, capsys):
+    """`b24app dedup scan --portal X --dry-run --report FILE`: a progress bar on stderr, one CSV row per
+    cluster, nothing written to the portal (§4.4 never called)."""
+    from b24app.__main__ import main
+
+    install(portal, app_server)
+    truth = seed(context.client(portal.member_id), total=300, n_pairs=5, n_triples=2, n_review=2,
+                 n_spouses=1, n_fathers=1, n_namesakes=1)  # fmt: skip
+    portal.control("DELETE", "/counters")
+    path = tmp_path / "dedup.csv"
+    assert (
+        main(["dedup", "scan", "--portal", portal.member_id, "--dry-run", "--report", str(path)])
+        == 0
+    )
+    out, err = capsys.readouterr()
+    assert "] 300/300 contacts" in err and "[##############################]" in err
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    merges = [r for r in rows if r["action"] == "merge" and r["entity"] == "contact"]
+    assert sorted(r["ids"] for r in merges) == sorted(" ".join(map(str, g)) for g in truth.same)
+    assert all(r["survivor"] == r["ids"].split()[0] for r in merges)
+    assert not writes(portal.control("GET", "/counters"))
+
+
+@pytest.mark.browser
+def test_review_page_merges_one_entry_and_remembers_the_other(portal, app_server, page):
+    """The review page opened from the app page (signed token, bitrix24-rest.md §1.2, §7): «Не дубликат»
+    is remembered and the pair is not queued again; «Объединить» merges the pair (§4.4) into the older contact."""
+    from tests.test_app_page_browser import open_app
+
+    install(portal, app_server)
+    client, redis = context.client(portal.member_id), context.redis()
+    truth = seed(
+        client,
+        total=20,
+        n_pairs=0,
+        n_triples=0,
+        n_review=2,
+        n_spouses=0,
+        n_fathers=0,
+        n_namesakes=0,
+        companies=False,
+    )
+    keep, merge = truth.review
+    client.call("crm.contact.update", {"id": merge[1], "fields": {"POST": "Волонтёр"}})
+    scan_portal(client, redis, portal.member_id)
+    frame = open_app(page, portal.sandbox, portal.member_id, app_server.client_id)
+    frame.click("#open-review")
+    frame.wait_for_selector(f".entry[data-key='{keep[0]}:{keep[1]}']")
+    frame.click(f".entry[data-key='{keep[0]}:{keep[1]}'] button.not-duplicate")
+    frame.wait_for_selector("#message")
+    assert "не дубликат" in frame.inner_text("#message")
+    frame.click(f".entry[data-key='{merge[0]}:{merge[1]}'] button.merge")
+    frame.wait_for_selector("#empty")
+    assert "Объединено" in frame.inner_text("#message")
+    now = alive(client)
+    assert keep[0] in now and keep[1] in now and merge[0] in now and merge[1] not in now
+    assert now[merge[0]]["POST"] == "Волонтёр" and len(now[merge[0]]["EMAIL"]) == 2
+    assert f"{keep[0]}:{keep[1]}" in not_duplicates(redis, portal.member_id)
+    scan_portal(client, redis, portal.member_id)
+    assert not review_entries(redis, portal.member_id)
+
+
+def test_review_page_refuses_a_missing_or_forged_token(app_server):
+    """CSRF and auth: the review page answers 401 without the signed token of the app page or of itself."""
+    import requests
+
+    for token in ("", "forged.token"):
+        resp = requests.post(app_server.url + "/app/review", data={"token": token, "action": "merge", "key": "1:2"},
+                             timeout=10)  # fmt: skip
+        assert resp.status_code == 401

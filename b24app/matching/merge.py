@@ -1,0 +1,212 @@
+"""The merge planner: a cluster made mergeable, then merged with ``crm.entity.mergeBatch`` (bitrix24-rest.md §4.4).
+
+mergeBatch keeps the first id, refuses (CONFLICT) when two records hold different non-empty scalar values
+and has no force flag. So before it runs: the survivor gets the losers' values where it has blanks and
+every e-mail and phone it lacks (compared normalised, appended without ``ID``, §4.1); each loser takes the
+survivor's value where it held another one, and gives up its e-mails and phones (the survivor has them
+now, and mergeBatch's own union would bring back variants such as ``I.Vanov@gmail.com``). The values the
+losers gave up go into one timeline comment on the survivor after the merge (on the losers if it failed).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..bitrix import BATCH_MAX, BitrixClient
+from .contacts import normalise_email, normalise_phone
+
+ENTITY_TYPE_ID = {"contact": 3, "company": 4}
+SYSTEM = {"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "ASSIGNED_BY_ID", "HAS_PHONE",
+          "HAS_EMAIL", "HAS_IMOL", "OPENED", "EXPORT", "LAST_ACTIVITY_TIME", "LAST_ACTIVITY_BY", "COMPANY_ID",
+          "CONTACT_ID", "LEAD_ID", "WEB", "IM", "LINK"}  # fmt: skip
+MULTI: dict[str, Callable[[str], str | None]] = {"EMAIL": normalise_email, "PHONE": normalise_phone}
+LABELS = {"NAME": "Имя", "LAST_NAME": "Фамилия", "SECOND_NAME": "Отчество", "POST": "Должность",
+          "TITLE": "Название", "COMMENTS": "Комментарий", "BIRTHDATE": "Дата рождения", "ADDRESS": "Адрес",
+          "SOURCE_ID": "Источник", "TYPE_ID": "Тип", "EMAIL": "E-mail", "PHONE": "Телефон"}  # fmt: skip
+NOUN = {"contact": "контактом", "company": "компанией"}
+
+
+@dataclass
+class MergePlan:
+    """What to write so that mergeBatch sees no conflict; ``given_up`` lists each loser's dropped values."""
+
+    entity: str
+    survivor: int
+    losers: list[int]
+    fill: dict = field(default_factory=dict)
+    align: dict[int, dict] = field(default_factory=dict)
+    given_up: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[int]:
+        return [self.survivor, *self.losers]
+
+
+@dataclass
+class MergeResult:
+    """How a merge ended: ``status`` is mergeBatch's (SUCCESS / CONFLICT / ERROR …) or the REST error code."""
+
+    plan: MergePlan
+    status: str
+    reason: str = ""
+
+    @property
+    def merged(self) -> bool:
+        return self.status == "SUCCESS"
+
+
+def oldest_first(records: list[dict]) -> list[dict]:
+    """Records by creation time, then id: the first one survives."""
+    return sorted(records, key=lambda r: (created(r), int(r["ID"])))
+
+
+def created(record: dict) -> float:
+    try:
+        return datetime.fromisoformat(record.get("DATE_CREATE") or "").timestamp()
+    except ValueError:
+        return float("inf")
+
+
+def is_empty(value) -> bool:
+    """Empty as mergeBatch sees it: blank, null, an empty list or a zero number."""
+    if value in (None, "", [], {}):
+        return True
+    try:
+        return float(value) == 0
+    except (TypeError, ValueError):
+        return False
+
+
+def plan_merge(records: list[dict], entity: str = "contact") -> MergePlan:
+    """The plan for merging these records into the oldest one."""
+    survivor, *losers = oldest_first(records)
+    plan = MergePlan(entity, int(survivor["ID"]), [int(r["ID"]) for r in losers])
+    plan_scalars(plan, survivor, losers)
+    plan_multifields(plan, survivor, losers)
+    return plan
+
+
+def plan_scalars(plan: MergePlan, survivor: dict, losers: list[dict]) -> None:
+    """Blanks filled on the survivor; a loser's differing value replaced by the survivor's and kept aside."""
+    for loser in losers:
+        lid = int(loser["ID"])
+        for key, value in loser.items():
+            if key in SYSTEM or key in MULTI or isinstance(value, list | dict) or is_empty(value):
+                continue
+            mine = plan.fill.get(key, survivor.get(key))
+            if is_empty(mine):
+                plan.fill[key] = value
+            elif str(mine) != str(value):
+                plan.align.setdefault(lid, {})[key] = mine
+                plan.given_up.setdefault(lid, []).append((key, str(value)))
+
+
+def plan_multifields(plan: MergePlan, survivor: dict, losers: list[dict]) -> None:
+    """The losers' e-mails and phones appended to the survivor once each; removed from the losers."""
+    for name, norm in MULTI.items():
+        have = {norm(m["VALUE"]) or m["VALUE"] for m in survivor.get(name) or []}
+        extra = []
+        for loser in losers:
+            items = loser.get(name) or []
+            for m in items:
+                if (key := norm(m["VALUE"]) or m["VALUE"]) not in have:
+                    have.add(key)
+                    extra.append({"VALUE": m["VALUE"], "VALUE_TYPE": m.get("VALUE_TYPE") or "WORK"})
+            if items:
+                drop = [{"ID": m["ID"], "DELETE": "Y"} for m in items if m.get("ID")]
+                plan.align.setdefault(int(loser["ID"]), {})[name] = drop
+        if extra:
+            plan.fill[name] = extra
+
+
+def write_commands(plan: MergePlan, tag: str) -> dict[str, tuple[str, dict]]:
+    """Batch commands: fill the survivor, align the losers, then mergeBatch (survivor first)."""
+    method = f"crm.{plan.entity}.update"
+    cmds: dict[str, tuple[str, dict]] = {}
+    if plan.fill:
+        cmds[f"{tag}_fill"] = (method, {"id": plan.survivor, "fields": plan.fill})
+    for lid, fields in plan.align.items():
+        cmds[f"{tag}_align{lid}"] = (method, {"id": lid, "fields": fields})
+    params = {"entityTypeId": ENTITY_TYPE_ID[plan.entity], "entityIds": plan.ids}
+    cmds[f"{tag}_merge"] = ("crm.entity.mergeBatch", {"params": params})
+    return cmds
+
+
+def comment_commands(result: MergeResult, tag: str) -> dict[str, tuple[str, dict]]:
+    """The timeline comment keeping the values the losers gave up: on the survivor, or on each loser if
+    the merge failed (their fields were already aligned)."""
+    plan = result.plan
+    if not plan.given_up:
+        return {}
+    if result.merged:
+        return {f"{tag}_note": comment(plan.entity, plan.survivor, merged_text(plan))}
+    return {f"{tag}_note{lid}": comment(plan.entity, lid, failed_text(plan, lid, result.reason))
+            for lid in plan.given_up}  # fmt: skip
+
+
+def comment(entity: str, entity_id: int, text: str) -> tuple[str, dict]:
+    fields = {"ENTITY_ID": entity_id, "ENTITY_TYPE": entity, "COMMENT": text}
+    return "crm.timeline.comment.add", {"fields": fields}
+
+
+def values_text(pairs: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{LABELS.get(key, key)}: «{value}»" for key, value in pairs)
+
+
+def merged_text(plan: MergePlan) -> str:
+    """«Объединено с контактом #N: было …» for every loser that gave up a value, then a line in English."""
+    lines = [f"Объединено с {NOUN[plan.entity]} #{lid}: было {values_text(pairs)}"
+             for lid, pairs in plan.given_up.items()]  # fmt: skip
+    merged = ", ".join(f"#{lid}" for lid in plan.losers)
+    return "\n".join(lines) + f"\nMerged with {merged}; their differing values are listed above."
+
+
+def failed_text(plan: MergePlan, lid: int, reason: str) -> str:
+    return (f"Подготовка к объединению с #{plan.survivor} (не выполнено: {reason}); было "
+            f"{values_text(plan.given_up[lid])}. Merge with #{plan.survivor} failed; old values above.")  # fmt: skip
+
+
+def merge_plans(client: BitrixClient, plans: list[MergePlan],
+                progress: Callable[[int, int, str], None] | None = None) -> list[MergeResult]:  # fmt: skip
+    """Run the plans: writes and merges in batches of whole clusters, then every comment in one batch."""
+    results: list[MergeResult] = []
+    for chunk in batch_sized(plans):
+        cmds: dict[str, tuple[str, dict]] = {}
+        for n, plan in enumerate(chunk, len(results)):
+            cmds |= write_commands(plan, f"m{n}")
+        out = client.batch(cmds)
+        results += [result_of(plan, f"m{n}", out) for n, plan in enumerate(chunk, len(results))]
+        if progress:
+            progress(len(results), len(plans), "clusters merged")
+    notes: dict[str, tuple[str, dict]] = {}
+    for n, result in enumerate(results):
+        notes |= comment_commands(result, f"m{n}")
+    if notes:
+        client.batch(notes)
+    return results
+
+
+def batch_sized(plans: list[MergePlan], size: int = BATCH_MAX) -> list[list[MergePlan]]:
+    """Consecutive plans grouped so each group's commands fit one batch request (when they can)."""
+    chunks: list[list[MergePlan]] = [[]]
+    used = 0
+    for plan in plans:
+        n = len(write_commands(plan, "x"))
+        if chunks[-1] and used + n > size:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(plan)
+        used += n
+    return [c for c in chunks if c]
+
+
+def result_of(plan: MergePlan, tag: str, out) -> MergeResult:
+    """The mergeBatch outcome, or the first failed write before it."""
+    failed = [f"{key}: {err.code} {err.description}".strip() for key, err in out.errors.items()
+              if key.startswith(f"{tag}_")]  # fmt: skip
+    answer = out.result.get(f"{tag}_merge") or {}
+    status = answer.get("STATUS") if isinstance(answer, dict) else None
+    if status == "SUCCESS":
+        return MergeResult(plan, "SUCCESS")
+    reason = "; ".join(failed) or f"mergeBatch: {status or 'no answer'}"
+    return MergeResult(plan, status or "ERROR", reason)

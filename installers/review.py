@@ -1,0 +1,78 @@
+"""The duplicates review page: entries of the review queue, each merged or marked «не дубликат».
+
+Opened from the app page with its signed token (admins only); the page signs its own token for the
+"review" purpose, which is both the caller's proof and the CSRF guard of every POST. A merge runs inline:
+one pair is two batch requests (read the records, then the planner's writes and mergeBatch) and a comment.
+"""
+
+from flask import Blueprint, current_app, render_template, request
+
+from b24app import context
+from b24app.errors import BadRequest, Unauthorized
+from b24app.matching.scan import mark_not_duplicate, merge_entry, review_entries
+from b24app.signing import BadSignature, sign, verify
+
+from . import pages
+
+bp = Blueprint("review", __name__, template_folder="templates")
+PURPOSE = "review"
+
+
+@bp.route("/app/review", methods=["GET", "POST"])
+def review_page():
+    """List the review queue; a POST with ``action`` and ``key`` merges or dismisses one entry first."""
+    member_id = caller()
+    message = act(member_id, request.form.get("action", ""), request.form.get("key", ""))
+    token = sign(secret(), PURPOSE, {"m": member_id})
+    entries = review_entries(context.redis(), member_id)
+    records = load_records(member_id, entries) if entries else {}
+    return render_template("review.html", entries=entries, records=records, token=token, message=message,
+                           bx24_js=current_app.config["SETTINGS"].bx24_js_url)  # fmt: skip
+
+
+def caller() -> str:
+    """The portal of a valid review token, or of the app page's settings token (the link from the app page)."""
+    token = request.values.get("token", "")
+    for purpose in (PURPOSE, pages.PURPOSE):
+        try:
+            return verify(secret(), purpose, token)["m"]
+        except BadSignature:
+            continue
+    raise Unauthorized("review page token: missing, forged or expired")
+
+
+def act(member_id: str, action: str, key: str) -> str:
+    """Do what the form asked (only on POST); the sentence to show."""
+    if request.method != "POST" or not action:
+        return ""
+    redis = context.redis()
+    entry = review_entries(redis, member_id).get(key)
+    if entry is None:
+        return "Запись уже обработана / Already handled"
+    if action == "not-duplicate":
+        mark_not_duplicate(redis, member_id, entry["ids"], entry["entity"])
+        return "Запомнено: не дубликат / Remembered: not a duplicate"
+    if action == "merge":
+        result = merge_entry(context.client(member_id), redis, member_id, key)
+        if result is None:
+            return "Записей уже нет в портале / The records are no longer in the portal"
+        if result.merged:
+            return "Объединено / Merged"
+        return f"Не объединено / Not merged: {result.status} {result.reason}"
+    raise BadRequest(f"unknown action {action!r}")
+
+
+def load_records(member_id: str, entries: dict[str, dict]) -> dict[tuple[str, int], dict]:
+    """The records the entries name, read in batches: (entity, id) → record (missing ones left out)."""
+    wanted = {(e["entity"], int(i)) for e in entries.values() for i in e["ids"]}
+    commands = {f"{entity}{i}": (f"crm.{entity}.get", {"id": i}) for entity, i in sorted(wanted)}
+    out = context.client(member_id).batch(commands)
+    return {
+        (entity, i): out.result[f"{entity}{i}"]
+        for entity, i in wanted
+        if out.result.get(f"{entity}{i}")
+    }
+
+
+def secret() -> str:
+    return current_app.config["SETTINGS"].secret_key.get_secret_value()
