@@ -100,10 +100,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     """Scan a portal's contacts and companies for duplicates; merge confident clusters, queue the rest."""
-    import csv
-
     from . import context
-    from .matching.scan import scan_portal
+    from .matching.scanrun import ScanRunning, scan_portal, write_report
 
     def progress(done: int, total: int, what: str) -> None:
         filled = 30 * done // max(total, 1)
@@ -112,14 +110,15 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         if done == total:
             print(file=sys.stderr, flush=True)
 
-    report = scan_portal(context.client(args.portal), context.redis(), args.portal, dry_run=args.dry_run,
-                         progress=progress)  # fmt: skip
+    try:
+        report = scan_portal(context.client(args.portal), context.redis(), args.portal, dry_run=args.dry_run,
+                             progress=progress)  # fmt: skip
+    except ScanRunning as exc:
+        print(f"b24app dedup: {exc}", file=sys.stderr)
+        return 2
     if args.report:
         with open(args.report, "w", newline="", encoding="utf-8") as f:
-            fields = ["cluster", "ids", "survivor", "action", "reasons", "score", "entity"]
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(report.rows)
+            write_report(f, report.rows)
     summary = {k: v for k, v in vars(report).items() if k != "rows"}
     print(json.dumps({**summary, "dry_run": args.dry_run}, ensure_ascii=False))
     return 0

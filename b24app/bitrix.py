@@ -156,6 +156,23 @@ class BatchResult:
         return self
 
 
+@dataclass
+class ListChunk:
+    """What one request of a list returned, and where the next one starts."""
+
+    rows: list[dict]
+    total: int | None
+    pages_left: int
+    done: bool
+    id_field: str = "ID"
+    previous: Any = 0
+
+    @property
+    def after(self) -> Any:
+        """The id the next chunk starts after."""
+        return last_id(self.rows, self.id_field) if self.rows else self.previous
+
+
 class TokenSource:
     """Where the client gets its access token, and how it refreshes a stale one."""
 
@@ -180,6 +197,17 @@ class BitrixClient:
         self.rate = rate
         self.on_moved = on_moved
         self.reset_at: dict[str, float] = {}  # method → operating_reset_at of its last answer
+        self.reserved = 0  # requests already admitted by the limiter (see reserve)
+
+    def reserve(self, patience: float) -> None:
+        """Admit the next request now, waiting at most ``patience`` seconds; else raise PortalBusy.
+
+        Long jobs call this before each step, so they give their worker back instead of sleeping on
+        one portal's limit while other portals' work waits (product.md §3, fairness).
+        """
+        if self.limiter is not None:
+            self.limiter.acquire(self.limiter_key, *self.rate, max_wait=patience)
+            self.reserved += 1
 
     # --- single calls -------------------------------------------------------------------------
 
@@ -216,7 +244,9 @@ class BitrixClient:
 
     def _send(self, method: str, params: dict, token: str | None) -> dict:
         """One HTTP request through the limiter and fast-bitrix24."""
-        if self.limiter is not None:
+        if self.reserved:
+            self.reserved -= 1
+        elif self.limiter is not None:
             self.limiter.acquire(self.limiter_key, *self.rate)
         answer = run_sync(self._post(method, params, token))
         reset_at = (answer.get("time") or {}).get("operating_reset_at")
@@ -280,6 +310,21 @@ class BitrixClient:
     def list_all(self, method: str, params: Mapping | None = None, id_field: str = "ID",
                  items_key: str | None = None) -> list[dict]:  # fmt: skip
         """Every record of a list method: one counted first page, then ID-fast pages (``start=-1``) batched."""
+        out: list[dict] = []
+        chunk = self.list_chunk(method, params, id_field, items_key)
+        while True:
+            check_ascending(out, chunk.rows, id_field, method)
+            out.extend(chunk.rows)
+            if chunk.done:
+                return out
+            chunk = self.list_chunk(
+                method, params, id_field, items_key, chunk.after, chunk.pages_left
+            )
+
+    def list_chunk(self, method: str, params: Mapping | None = None, id_field: str = "ID",
+                   items_key: str | None = None, after: Any = None, pages_left: int = 0) -> ListChunk:  # fmt: skip
+        """One HTTP request of a list by ID: the counted first page (``after`` None), else up to 50 chained
+        ID-fast pages after ``after``. Pass the chunk's ``after`` and ``pages_left`` on to resume anywhere."""
         base = dict(params or {})
         if "order" in base and base["order"] != {id_field: "ASC"}:
             raise ValueError(
@@ -287,21 +332,17 @@ class BitrixClient:
             )
         base["order"] = {id_field: "ASC"}
         flt = dict(base.pop("filter", None) or {})
-        first = self.call_raw(method, {**base, "filter": {**flt, f">{id_field}": 0}, "start": 0})
-        out = page_rows(first["result"], items_key)
-        pages_left = -(-int(first.get("total") or 0) // PAGE) - 1
-        base["start"] = -1
-        more = len(out) == PAGE
-        while more:
-            n = min(BATCH_MAX, max(pages_left, 1))
-            rows = self._chained_pages(
-                method, base, flt, id_field, items_key, last_id(out, id_field), n
+        if after is None:
+            first = self.call_raw(
+                method, {**base, "filter": {**flt, f">{id_field}": 0}, "start": 0}
             )
-            check_ascending(out, rows, id_field, method)
-            out.extend(rows)
-            pages_left -= n
-            more = len(rows) == PAGE * n
-        return out
+            rows = page_rows(first["result"], items_key)
+            total = int(first.get("total") or 0)
+            return ListChunk(rows, total, -(-total // PAGE) - 1, len(rows) < PAGE, id_field)
+        n = min(BATCH_MAX, max(pages_left, 1))
+        base["start"] = -1
+        rows = self._chained_pages(method, base, flt, id_field, items_key, after, n)
+        return ListChunk(rows, None, pages_left - n, len(rows) < PAGE * n, id_field, after)
 
     def _chained_pages(self, method: str, base: dict, flt: dict, id_field: str, items_key: str | None,
                        after: Any, n: int) -> list[dict]:  # fmt: skip

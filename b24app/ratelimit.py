@@ -9,6 +9,7 @@ import time
 
 from redis import Redis
 
+from .errors import Blago24Error
 from .portals import portal_key
 
 # KEYS[1] bucket; ARGV rate, burst. Returns 0 when admitted, else the wait in microseconds.
@@ -30,6 +31,15 @@ redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(now))
 return math.ceil((level + 1 - burst) / rate * 1000000)
 """
 
+
+class PortalBusy(Blago24Error, TimeoutError):
+    """The portal's rate limit would keep the caller waiting longer than it agreed to; ask again at ``retry_at``."""
+
+    def __init__(self, member_id: str, retry_at: float):
+        super().__init__(f"portal {member_id}: rate limit, next request at {retry_at:.1f}")
+        self.retry_at = retry_at
+
+
 SAFETY = 0.97  # a little under the portal's rate: its clock and ours start the drain at different moments
 
 
@@ -48,13 +58,13 @@ class PortalRateLimiter:
         return int(wait_us) / 1_000_000
 
     def acquire(self, member_id: str, rate: float, burst: int, max_wait: float = 60.0) -> float:
-        """Block until a request may go; returns seconds waited. Raises TimeoutError past ``max_wait``."""
+        """Block until a request may go; returns seconds waited. Raises PortalBusy past ``max_wait``."""
         waited = 0.0
         while True:
             wait = self.try_acquire(member_id, rate, burst)
             if wait <= 0:
                 return waited
             if waited + wait > max_wait:
-                raise TimeoutError(f"portal {member_id}: rate limiter wait over {max_wait} s")
+                raise PortalBusy(member_id, time.time() + wait)
             time.sleep(wait)
             waited += wait

@@ -1,15 +1,27 @@
-"""The duplicates review page: entries of the review queue, each merged or marked «не дубликат».
+"""The duplicates review page: entries of the review queue, each merged or marked «не дубликат»; the
+portal-wide scan started here (a job), its progress and its last report (CSV).
 
 Opened from the app page with its signed token (admins only); the page signs its own token for the
 "review" purpose, which is both the caller's proof and the CSRF guard of every POST. A merge runs inline:
 one pair is two batch requests (read the records, then the planner's writes and mergeBatch) and a comment.
 """
 
-from flask import Blueprint, current_app, render_template, request
+import io
+
+from flask import Blueprint, Response, current_app, render_template, request
 
 from b24app import context
 from b24app.errors import BadRequest, Unauthorized
 from b24app.matching.scan import mark_not_duplicate, merge_entry, review_entries
+from b24app.matching.scanrun import (
+    is_running,
+    last_report,
+    progress_of,
+    report_meta,
+    run_state,
+    start_scan,
+    write_report,
+)
 from b24app.signing import BadSignature, sign, verify
 
 from . import pages
@@ -24,10 +36,28 @@ def review_page():
     member_id = caller()
     message = act(member_id, request.form.get("action", ""), request.form.get("key", ""))
     token = sign(secret(), PURPOSE, {"m": member_id})
-    entries = review_entries(context.redis(), member_id)
+    redis = context.redis()
+    entries = review_entries(redis, member_id)
     records = load_records(member_id, entries) if entries else {}
+    state = run_state(redis, member_id)
     return render_template("review.html", entries=entries, records=records, token=token, message=message,
+                           running=is_running(state), state=state, progress=progress_of(state),
+                           report=report_meta(redis, member_id),
                            bx24_js=current_app.config["SETTINGS"].bx24_js_url)  # fmt: skip
+
+
+@bp.route("/app/review/report.csv")
+def report_csv():
+    """The last scan's report as CSV for Excel (UTF-8 with BOM, ";" between fields)."""
+    member_id = caller()
+    report = last_report(context.redis(), member_id)
+    if report is None:
+        return Response("Поиска дубликатов ещё не было / No scan yet\n", 404, mimetype="text/plain")
+    out = io.StringIO()
+    out.write("\ufeff")
+    write_report(out, report.rows, delimiter=";")
+    headers = {"Content-Disposition": "attachment; filename=duplicates.csv"}
+    return Response(out.getvalue(), mimetype="text/csv", headers=headers)
 
 
 def caller() -> str:
@@ -46,6 +76,10 @@ def act(member_id: str, action: str, key: str) -> str:
     if request.method != "POST" or not action:
         return ""
     redis = context.redis()
+    if action == "scan":
+        if start_scan(redis, member_id):
+            return "Поиск дубликатов запущен / Duplicate scan started"
+        return "Поиск дубликатов уже идёт / A duplicate scan is already running"
     entry = review_entries(redis, member_id).get(key)
     if entry is None:
         return "Запись уже обработана / Already handled"

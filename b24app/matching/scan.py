@@ -1,6 +1,6 @@
-"""Portal-wide duplicate scan and merge of contacts and companies (product.md C5; bitrix24-rest.md §4.4).
+"""Portal-wide duplicate clusters of contacts and companies, and the review queue (product.md C5).
 
-Contacts and companies are loaded with the ID fast pattern (§2.4). Contact pairs come from the matcher's
+The run that loads, clusters and merges in resumable steps is scanrun.py. Contact pairs come from the matcher's
 index; company pairs from equal normalised titles (SAME when they also share an e-mail or a phone,
 REVIEW otherwise). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and merged
 into its oldest record, only when it has at most MAX_CLUSTER records and every pair inside it is SAME by
@@ -14,9 +14,8 @@ remembered decisions are the set ``dedup:not-duplicates`` of pair keys.
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 from redis import Redis
@@ -25,17 +24,15 @@ from ..bitrix import BitrixClient
 from ..portals import portal_key
 from .contacts import normalise_email, normalise_phone
 from .index import PersonIndex
-from .merge import MergePlan, MergeResult, merge_plans, oldest_first, plan_merge
+from .merge import MergeResult, merge_plans, oldest_first, plan_merge
 from .score import Decision, Person, same_person
 
 MAX_CLUSTER = (
     10  # longer SAME chains are what transitive closure makes of namesakes: a human decides
 )
 MAX_TITLE_BLOCK = 50
-SELECT = {"contact": ["*", "UF_*", "EMAIL", "PHONE"], "company": ["*", "UF_*", "EMAIL", "PHONE"]}
 LEGAL_FORMS = re.compile(r"\b(ооо|оао|зао|пао|ао|ано|нко|ип|бф|llc|ltd|inc)\b")
 
-Progress = Callable[[int, int, str], None]
 Judge = Callable[[int, int], tuple[Decision, int, str]]
 
 
@@ -70,53 +67,6 @@ class ScanReport:
     rows: list[dict] = field(default_factory=list)
 
 
-class RequestCounter:
-    """Counts a client's HTTP requests: each one passes the client's limiter exactly once."""
-
-    def __init__(self, client: BitrixClient):
-        self.client, self.inner, self.count = client, client.limiter, 0
-
-    def acquire(self, *args, **kwargs):
-        self.count += 1
-        return self.inner.acquire(*args, **kwargs) if self.inner is not None else 0.0
-
-    def __enter__(self) -> "RequestCounter":
-        self.client.limiter = self
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.client.limiter = self.inner
-
-
-def scan_portal(client: BitrixClient, redis: Redis, member_id: str, *, dry_run: bool = False,
-                progress: Progress | None = None) -> ScanReport:  # fmt: skip
-    """Find duplicate clusters; merge the confident ones and queue the rest for review (unless ``dry_run``)."""
-    began, report = time.monotonic(), ScanReport()
-    with RequestCounter(client) as counter:
-        skip = not_duplicates(redis, member_id)
-        contacts, companies = load(client, "contact"), load(client, "company")
-        report.contacts, report.companies = len(contacts), len(companies)
-        clusters = contact_clusters(contacts, skip, progress) + company_clusters(companies, skip)
-        confident = [c for c in clusters if c.confident]
-        records = {"contact": contacts, "company": companies}
-        plans = [plan_merge([records[c.entity][i] for i in c.ids], c.entity) for c in confident]
-        results = [] if dry_run else merge_plans(client, plans, progress=progress)
-        review = [c for c in clusters if not c.confident] + [
-            failed_cluster(r) for r in results if not r.merged
-        ]
-        if not dry_run:
-            replace_scan_entries(redis, member_id, review)
-    report.requests, report.seconds = counter.count, round(time.monotonic() - began, 2)
-    fill_report(report, confident, results, review, skip_rows(skip))
-    return report
-
-
-def load(client: BitrixClient, entity: str) -> dict[int, dict]:
-    """Every record of the entity with its e-mails and phones, by id (ID fast pattern, batched)."""
-    rows = client.list_all(f"crm.{entity}.list", {"select": SELECT[entity]})
-    return {int(r["ID"]): r for r in rows}
-
-
 def person_of(record: dict) -> Person:
     """The matcher's view of a contact record."""
     return Person(record.get("NAME") or "", record.get("LAST_NAME") or "", record.get("SECOND_NAME") or "",
@@ -124,16 +74,10 @@ def person_of(record: dict) -> Person:
                   tuple(m["VALUE"] for m in record.get("PHONE") or []), id=str(record["ID"]))  # fmt: skip
 
 
-def contact_clusters(
-    records: dict[int, dict], skip: set[str], progress: Progress | None = None
-) -> list[Cluster]:
+def contact_clusters(records: dict[int, dict], skip: set[str]) -> list[Cluster]:
     """Contact clusters, confident or not, and the REVIEW pairs between them."""
     people = {i: person_of(r) for i, r in records.items()}
-    index = PersonIndex()
-    for n, person in enumerate(people.values(), 1):
-        index.add(person)
-        if progress and (n % 200 == 0 or n == len(people)):
-            progress(n, len(people), "contacts")
+    index = PersonIndex(people.values())
     pairs = [
         (int(a.id), int(b.id), v.decision, v.score, v.reasons)
         for a, b, v in index.duplicate_pairs()
@@ -238,23 +182,22 @@ def review_pairs(entity: str, pairs: list[tuple], clusters: list[Cluster], skip:
     return list(out.values())
 
 
-def failed_cluster(result: MergeResult) -> Cluster:
-    """A confident cluster mergeBatch refused (CONFLICT / ERROR), queued for review with the reason."""
-    plan: MergePlan = result.plan
-    return Cluster(plan.entity, plan.ids, False, None, f"{result.status}: {result.reason}")
-
-
-def fill_report(report: ScanReport, confident: list[Cluster], results: list[MergeResult],
+def fill_report(report: ScanReport, confident: list[Cluster], results: list[dict],
                 review: list[Cluster], skipped: list[dict]) -> None:  # fmt: skip
-    """Figures and CSV rows: one per cluster or pair (merged, or merge in a dry run; review; skipped)."""
-    merged = {(r.plan.entity, *r.plan.ids) for r in results if r.merged}
-    done = [c for c in confident if not results or (c.entity, *c.ids) in merged]
-    report.clusters = len(done) + len(review)  # the failed confident ones are in review
+    """Figures and CSV rows, one per cluster or pair: merged (or "merge" in a dry run, which has no
+    results), review, skipped. ``results`` hold ``n`` (the cluster's position), ``ids``, ``status``."""
+    merged = [r for r in results if r["status"] == "SUCCESS"]
+    gone = [r for r in results if r["status"] == "GONE"]
+    if results or not confident:
+        done = [row(replace(confident[r["n"]], ids=r["ids"]), "merged") for r in merged]
+    else:
+        done = [row(c, "merge") for c in confident]
+    gone_rows = [row(replace(confident[r["n"]], reasons=r["reason"]), "skipped") for r in gone]
+    report.clusters = len(done) + len(review)  # failed merges are in review
     report.merged_clusters = len(merged)
-    report.merged_records = sum(len(ids) - 2 for ids in merged)  # (entity, survivor, *losers)
-    report.review, report.skipped = len(review), len(skipped)
-    action = "merged" if results else "merge"  # a dry run says what it would do
-    report.rows = [row(c, action) for c in done] + [row(c, "review") for c in review] + skipped
+    report.merged_records = sum(len(r["ids"]) - 1 for r in merged)
+    report.review, report.skipped = len(review), len(skipped) + len(gone)
+    report.rows = done + [row(c, "review") for c in review] + gone_rows + skipped
     for n, r in enumerate(report.rows, 1):
         r["cluster"] = n
 
@@ -299,23 +242,20 @@ def review_entries(redis: Redis, member_id: str) -> dict[str, dict]:
     return dict(sorted(entries.items(), key=lambda kv: sorted(kv[1]["ids"])))
 
 
-def replace_scan_entries(redis: Redis, member_id: str, clusters: list[Cluster]) -> None:
-    """The scan's entries replace the previous scan's; the intake's entries stay."""
-    key = portal_key(member_id, "review")
+def remove_scan_entries(redis: Redis, member_id: str) -> None:
+    """Drop the previous scan's entries from the review queue; the intake's entries stay."""
     old = [k for k, e in review_entries(redis, member_id).items() if e.get("source") == "scan"]
-    pipe = redis.pipeline()
     if old:
-        pipe.hdel(key, *old)
-    for c in clusters:
-        entry = {
-            "ids": c.ids,
-            "score": c.score,
-            "reasons": c.reasons,
-            "source": "scan",
-            "entity": c.entity,
-        }
-        pipe.hset(key, c.key, json.dumps(entry, ensure_ascii=False))
-    pipe.execute()
+        redis.hdel(portal_key(member_id, "review"), *old)
+
+
+def queue_for_review(redis: Redis, member_id: str, clusters: list[Cluster]) -> None:
+    """Put the scan's clusters and pairs in the review queue."""
+    if not clusters:
+        return
+    entries = {c.key: json.dumps({"ids": c.ids, "score": c.score, "reasons": c.reasons, "source": "scan",
+                                  "entity": c.entity}, ensure_ascii=False) for c in clusters}  # fmt: skip
+    redis.hset(portal_key(member_id, "review"), mapping=entries)
 
 
 def mark_not_duplicate(

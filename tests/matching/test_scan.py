@@ -9,7 +9,8 @@ import pytest
 
 from b24app import context
 from b24app.matching import normalise_email, normalise_phone
-from b24app.matching.scan import mark_not_duplicate, not_duplicates, review_entries, scan_portal
+from b24app.matching.scan import mark_not_duplicate, not_duplicates, review_entries
+from b24app.matching.scanrun import scan_portal
 from tests.matching.synthetic import DIMINUTIVE_OF, FEMALE, MALE, SURNAMES, translit_word
 
 WRITES = (".add", ".update", ".delete", "mergebatch", "mergeBatch")
@@ -281,9 +282,13 @@ def test_review_page_merges_one_entry_and_remembers_the_other(portal, app_server
     )
     keep, merge = truth.review
     client.call("crm.contact.update", {"id": merge[1], "fields": {"POST": "Волонтёр"}})
-    scan_portal(client, redis, portal.member_id)
     frame = open_app(page, portal.sandbox, portal.member_id, app_server.client_id)
     frame.click("#open-review")
+    frame.click("#start-scan")  # the scan is a job: queued by the page, run by a worker
+    frame.wait_for_selector("#scan-running")
+    app_server.run_jobs()
+    frame.wait_for_selector("#last-scan", timeout=15000)  # the running page reloads itself
+    assert "на проверку 2" in frame.inner_text("#last-scan")
     frame.wait_for_selector(f".entry[data-key='{keep[0]}:{keep[1]}']")
     frame.click(f".entry[data-key='{keep[0]}:{keep[1]}'] button.not-duplicate")
     frame.wait_for_selector("#message")

@@ -1,0 +1,239 @@
+"""The duplicate scan as a resumable job (product.md C5 and §3 "Fairness between portals"; bitrix24-rest.md
+§2.4 ID fast pattern, §3.1 the leaky bucket, §4.4 crm.entity.mergeBatch)."""
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from rq.job import Job
+
+from b24app import context
+from b24app.bitrix import BitrixError
+from b24app.matching import scanrun
+from b24app.matching.scan import review_entries
+from b24app.matching.scanrun import (
+    ScanRun,
+    ScanRunning,
+    begin_run,
+    last_report,
+    run_state,
+    scan_portal,
+    start_scan,
+)
+from b24app.signing import sign
+from tests.conftest import PortalClient
+from tests.matching.test_scan import alive, install, seed
+
+SMALL = {"total": 300, "n_pairs": 8, "n_triples": 3, "n_review": 3, "n_spouses": 3, "n_fathers": 2,
+         "n_namesakes": 3}  # fmt: skip
+
+
+def assert_truth_merged(client, truth, before_ids: set[int]) -> None:
+    now = alive(client)
+    for group in truth.same:
+        assert group[0] in now and not set(group[1:]) & set(now), group
+    for pair in truth.different + truth.review:
+        assert set(pair) <= set(now), pair
+    gone = before_ids - set(now)
+    assert gone == {i for g in truth.same for i in g[1:]}
+
+
+def fail_next_batch(portal) -> None:
+    """The portal's next batch request fails with a non-retryable error (docs/sandbox.md, faults)."""
+    portal.control("POST", "/faults", json={"method": "batch", "error": "ERROR_CORE", "status": 400,
+                                            "description": "injected"})  # fmt: skip
+
+
+def test_a_run_resumes_after_failed_steps_and_merges_exactly_once(registered, redis, monkeypatch):
+    """A load step and a merge step fail (an error answer from the portal): the state does not move, the
+    next step repeats the failed one, and the end result is the same as an uninterrupted run: every true
+    cluster merged once, nothing else deleted, review pairs queued."""
+    monkeypatch.setattr(scanrun, "MERGE_CLUSTERS", 3)
+    client = registered.client()
+    truth = seed(client, **SMALL, companies=False)
+    before = set(alive(client))
+    assert begin_run(redis, registered.member_id)
+    run, failures, steps = ScanRun(client, redis, registered.member_id), 0, 0
+    while True:
+        state = run_state(redis, registered.member_id)
+        inject = (state["phase"] == "contact" and state.get("after")) or (
+            state["phase"] == "merge" and state.get("merged_upto") == "3"
+        )
+        if inject and failures < 2:
+            fail_next_batch(registered.portal)
+            with pytest.raises(BitrixError, match="ERROR_CORE"):
+                run.step()
+            failures += 1
+            assert run_state(redis, registered.member_id)["phase"] == state["phase"]
+            assert run_state(redis, registered.member_id).get("after") == state.get("after")
+            assert run_state(redis, registered.member_id).get("merged_upto") == state.get(
+                "merged_upto"
+            )
+            continue
+        steps += 1
+        if run.step():
+            break
+    report = last_report(redis, registered.member_id)
+    print(
+        f"\nresumed run: {steps} steps, {failures} failed and repeated, {report.requests} requests"
+    )
+    assert failures == 2 and steps >= 2 + 1 + len(truth.same) // 3
+    assert report.merged_clusters == len(truth.same)
+    assert report.merged_records == sum(len(g) - 1 for g in truth.same)
+    assert_truth_merged(client, truth, before)
+    queued = {tuple(sorted(e["ids"])) for e in review_entries(redis, registered.member_id).values()}
+    assert all(tuple(sorted(pair)) in queued for pair in truth.review)
+
+
+def test_one_run_at_a_time_and_a_dead_run_is_replaced(registered, redis, monkeypatch):
+    """Two starters racing → one run; scan_portal (and the CLI) refuse while it runs; a run that has not
+    advanced for STALE_AFTER seconds (its job failed for good) no longer blocks a new one."""
+    member = registered.member_id
+    wins = []
+    barrier = threading.Barrier(8)
+
+    def race() -> None:
+        barrier.wait()
+        wins.append(begin_run(redis, member))
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len([w for w in wins if w]) == 1
+    with pytest.raises(ScanRunning):
+        scan_portal(registered.client(), redis, member)
+    monkeypatch.setattr(scanrun, "STALE_AFTER", 0)
+    assert begin_run(redis, member) not in (None, *wins)
+
+
+def test_cli_refuses_a_second_scan(portal, app_server, capsys):
+    """`b24app dedup scan` while a scan job runs for the portal: exit status 2 and a sentence, no writes."""
+    from b24app.__main__ import main
+
+    install(portal, app_server)
+    assert start_scan(context.redis(), portal.member_id)
+    assert main(["dedup", "scan", "--portal", portal.member_id]) == 2
+    assert "already running" in capsys.readouterr().err
+
+
+def test_scan_job_finishes_the_run_and_the_report_downloads_as_csv(portal, app_server):
+    """The job path end to end (RQ worker, burst): the report is saved with its figures, and the review
+    page serves it as CSV for Excel (BOM, ";"), only with the page's signed token."""
+    install(portal, app_server)
+    client, redis = context.client(portal.member_id), context.redis()
+    truth = seed(client, **SMALL)
+    assert start_scan(redis, portal.member_id)
+    app_server.run_jobs()
+    state = run_state(redis, portal.member_id)
+    assert state["phase"] == "done" and int(state["requests"]) > 0
+    token = sign("test-secret-key", "review", {"m": portal.member_id})
+    resp = requests.get(
+        f"{app_server.url}/app/review/report.csv", params={"token": token}, timeout=10
+    )
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    assert resp.text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(resp.text.lstrip("\ufeff")), delimiter=";"))
+    merged = sorted(r["ids"] for r in rows if r["action"] == "merged" and r["entity"] == "contact")
+    assert merged == sorted(" ".join(map(str, g)) for g in truth.same)
+    assert requests.get(f"{app_server.url}/app/review/report.csv", timeout=10).status_code == 401
+
+
+def test_scan_job_of_an_uninstalled_portal_ends_quietly(portal, app_server):
+    """A scan queued before the portal was uninstalled (CLEAN): the job ends without error or retry."""
+    from b24app.installation import forget
+
+    install(portal, app_server)
+    redis = context.redis()
+    assert start_scan(redis, portal.member_id)
+    job_ids = redis.lrange("rq:queue:bulk", 0, -1)
+    forget(portal.member_id, clean=False)
+    context.registry().delete(portal.member_id)
+    app_server.run_jobs()
+    job = Job.fetch(job_ids[0].decode(), connection=redis)
+    assert job.get_status() == "finished" and job.return_value() == "portal uninstalled"
+
+
+def saturate(member_id: str, rate: tuple[float, int], stop: threading.Event) -> None:
+    """Another process's work on the same portal: it spends the burst, then one request a second."""
+    limiter = context.limiter()
+    for _ in range(rate[1]):
+        limiter.try_acquire(member_id, *rate)
+    while not stop.wait(1.0):
+        limiter.acquire(member_id, *rate)
+
+
+def worker(app_server, patience: float, log) -> subprocess.Popen:
+    """A real `b24app worker` process (with RQ's scheduler) wired like the app server."""
+    env = dict(os.environ)
+    for name in ("redis_url", "public_url", "portal_url_template", "client_id"):
+        env[f"B24APP_{name.upper()}"] = str(getattr(context.settings(), name))
+    env["B24APP_CLIENT_SECRET"] = context.settings().client_secret.get_secret_value()
+    env["B24APP_SECRET_KEY"] = context.settings().secret_key.get_secret_value()
+    code = (f"import b24app.matching.scanrun as s; s.PATIENCE = {patience}; "
+            "from b24app.__main__ import main; main(['worker'])")  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=log,
+                            start_new_session=True)  # fmt: skip
+
+
+def test_a_long_scan_gives_the_worker_back_to_other_portals(sandbox, portal, app_server, tmp_path):
+    """One worker process; portal A's burst is spent and other work on A keeps taking a request a second,
+    so each request of A's scan waits for a place. Portal B's job queued mid-scan starts within a step's time instead of after the
+    whole scan: the scan re-queues itself for the limiter's moment rather than sleeping (product.md §3)."""
+    from b24app.installation import apply_template
+    from b24app.queue import DEFAULT, enqueue_once
+
+    other = PortalClient(sandbox, sandbox.world.create_portal(limits=False))
+    install(portal, app_server)
+    install(other, app_server)
+    redis = context.redis()
+    client = context.client(portal.member_id)
+    truth = seed(client, **SMALL, companies=False)
+    before = set(alive(client))
+    stop = threading.Event()
+    noise = threading.Thread(
+        target=saturate, args=(portal.member_id, client.rate, stop), daemon=True
+    )
+    noise.start()
+    log = (tmp_path / "worker.log").open("w")
+    proc = worker(app_server, patience=0.2, log=log)
+    try:
+        began = time.time()
+        assert start_scan(redis, portal.member_id)
+        time.sleep(2.0)
+        assert run_state(redis, portal.member_id)["phase"] != "done"
+        job = enqueue_once(
+            redis, DEFAULT, f"template-{other.member_id}", apply_template, other.member_id
+        )
+        while job.get_status(refresh=True) != "finished" and time.time() - began < 60:
+            time.sleep(0.1)
+        while run_state(redis, portal.member_id)["phase"] != "done" and time.time() - began < 120:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker and its scheduler
+        proc.wait(20)
+        log.close()
+    state = run_state(redis, portal.member_id)
+    job.refresh()
+    assert job.get_status() == "finished" and state["phase"] == "done", (
+        tmp_path / "worker.log"
+    ).read_text()[-4000:]
+    finished = datetime.fromisoformat(state["finished"])
+    b_ended = job.ended_at if job.ended_at.tzinfo else job.ended_at.replace(tzinfo=UTC)
+    waited = (job.started_at - job.enqueued_at).total_seconds()
+    print(f"\nfairness: portal A's scan took {last_report(redis, portal.member_id).seconds:.1f} s in "
+          f"{state['jobs']} jobs; portal B's job waited {waited:.2f} s for the one worker and ended "
+          f"{(finished - b_ended).total_seconds():.1f} s before A's scan")  # fmt: skip
+    assert waited < 4.0 and b_ended < finished
+    assert int(state["jobs"]) >= 3  # it yielded
+    assert_truth_merged(client, truth, before)
