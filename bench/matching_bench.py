@@ -2,8 +2,8 @@
 
 Quality: pairwise precision, recall and F1 for "same" and for "same or review", against a naive
 exact-key matcher (the case study's rule) measured in the same run. Speed: best_matches() lookups
-per second against an in-memory PersonIndex (median of 5 runs), against a plain dict lookup by
-lower-cased e-mail. Exit status 1 when a target is missed.
+per second against an in-memory PersonIndex (median of 5 runs; each run's queries unseen, and once more
+with every name cache emptied), against a plain dict lookup by lower-cased e-mail. Exit status 1 when a target is missed.
 
     .venv/bin/python bench/matching_bench.py [--pairs 5000] [--people 100000] [--queries 2000]
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from b24app.matching import Person, PersonIndex, profile, same_person  # noqa: E402
+from b24app.matching import Person, PersonIndex, names, profile, same_person  # noqa: E402
 from tests.matching.synthetic import Generator, LabelledPair, labelled_pairs  # noqa: E402
 
 TARGET_SAME_PRECISION = 0.995
@@ -56,11 +56,21 @@ def quality(pairs: list[LabelledPair], decide: Callable[[Person, Person], str]) 
     }
 
 
-def per_second(fn: Callable[[Person], object], queries: list[Person], runs: int) -> float:
-    """Median over runs of queries answered per second; each run starts with no query profiled."""
+def name_caches() -> list:
+    """Every memo of the name functions (folding, skeletons, NameParts, pair outcomes)."""
+    return [
+        f for f in vars(names).values() if hasattr(f, "cache_clear") and not isinstance(f, type)
+    ]
+
+
+def per_second(fn: Callable[[Person], object], queries: list[Person], runs: int,
+               cold: bool = False) -> float:  # fmt: skip
+    """Median over runs of queries answered per second; each run starts with no query profiled, and
+    with ``cold`` also with every name cache empty (a worker's first minutes)."""
     rates = []
     for _ in range(runs):
-        profile.cache_clear()  # a repeated query would otherwise skip its normalisation
+        for cache in [profile, *(name_caches() if cold else [])]:
+            cache.cache_clear()  # a repeated query would otherwise skip its normalisation
         start = time.perf_counter()
         for query in queries:
             fn(query)
@@ -68,8 +78,8 @@ def per_second(fn: Callable[[Person], object], queries: list[Person], runs: int)
     return statistics.median(rates)
 
 
-def speed(n_people: int, n_queries: int, runs: int, seed: int) -> tuple[float, float, float]:
-    """(lookups/s of PersonIndex.best_matches, lookups/s of a dict by e-mail, index build seconds)."""
+def speed(n_people: int, n_queries: int, runs: int, seed: int) -> tuple[float, float, float, float]:
+    """(lookups/s of PersonIndex.best_matches warm and cold, of a dict by e-mail, index build seconds)."""
     g = Generator(seed)
     bases = [g.base() for _ in range(n_people)]
     rng = random.Random(seed)
@@ -80,8 +90,9 @@ def speed(n_people: int, n_queries: int, runs: int, seed: int) -> tuple[float, f
     built = time.perf_counter() - start
     by_email = {e.lower(): b.person for b in bases for e in b.person.emails}
     ours = per_second(index.best_matches, queries, runs)
+    cold = per_second(index.best_matches, queries, runs, cold=True)
     naive = per_second(lambda q: [by_email.get(e.lower()) for e in q.emails], queries, runs)
-    return ours, naive, built
+    return ours, cold, naive, built
 
 
 def main() -> int:
@@ -105,16 +116,17 @@ def main() -> int:
         print(f"{level:16}{o[0]:>10.4f}{o[1]:>8.4f}{o[2]:>8.4f}"
               f"{n[0]:>16.4f}{n[1]:>8.4f}{n[2]:>8.4f}{ratio:>10.2f}")  # fmt: skip
 
-    lookups, dict_lookups, built = speed(args.people, args.queries, args.runs, args.seed)
+    lookups, cold, dict_lookups, built = speed(args.people, args.queries, args.runs, args.seed)
     print(f"index of {args.people:,} people built in {built:.1f} s")
-    print(f"lookups/s (median of {args.runs}): best_matches {lookups:,.0f}; "
-          f"dict by e-mail {dict_lookups:,.0f}; ratio {lookups / dict_lookups:.3f}")  # fmt: skip
+    print(f"lookups/s (median of {args.runs}): best_matches {lookups:,.0f}, with name caches cleared "
+          f"{cold:,.0f}; dict by e-mail {dict_lookups:,.0f}; ratio {lookups / dict_lookups:.3f}")  # fmt: skip
 
     checks = {
         f"same precision ≥ {TARGET_SAME_PRECISION}": ours["same"][0] >= TARGET_SAME_PRECISION,
         f"same-or-review recall ≥ {TARGET_REVIEW_RECALL}": ours["same_or_review"][1]
         >= TARGET_REVIEW_RECALL,
-        f"lookups/s ≥ {TARGET_LOOKUPS:,}": lookups >= TARGET_LOOKUPS,
+        f"lookups/s ≥ {TARGET_LOOKUPS:,} (caches cleared too)": min(lookups, cold)
+        >= TARGET_LOOKUPS,
     }
     for name, ok in checks.items():
         print(f"{'OK  ' if ok else 'MISS'} {name}")

@@ -361,22 +361,29 @@ def compare_patronymic(a: NamePart, b: NamePart) -> str:
     return compare_surname(a, b)
 
 
-@lru_cache(maxsize=262144)
-def given_outcome(x: str, y: str) -> str:
-    """compare_given on two first names as written (cached: the same pairs recur)."""
-    return compare_given(given_name(x), given_name(y))
+class OutcomeCache:
+    """A compare_* function memoised by the two names' folded texts (which determine their NameParts):
+    the same pairs recur across lookups. Bounded: cleared when full."""
+
+    def __init__(self, compare, size: int = 262144):
+        self.compare, self.size, self.memo = compare, size, {}
+
+    def __call__(self, a: NamePart, b: NamePart) -> str:
+        key = (a.text, b.text)
+        found = self.memo.get(key)
+        if found is None:
+            if len(self.memo) >= self.size:
+                self.memo.clear()
+            found = self.memo[key] = self.compare(a, b)
+        return found
+
+    def cache_clear(self) -> None:
+        self.memo.clear()
 
 
-@lru_cache(maxsize=262144)
-def surname_outcome(x: str, y: str) -> str:
-    """compare_surname on two surnames as written (cached)."""
-    return compare_surname(surname(x), surname(y))
-
-
-@lru_cache(maxsize=262144)
-def patronymic_outcome(x: str, y: str) -> str:
-    """compare_patronymic on two patronymics as written (cached)."""
-    return compare_patronymic(patronymic(x), patronymic(y))
+given_outcome = OutcomeCache(compare_given)
+surname_outcome = OutcomeCache(compare_surname)
+patronymic_outcome = OutcomeCache(compare_patronymic)
 
 
 def split_full_name(text: str) -> tuple[str, str, str]:

@@ -108,6 +108,8 @@ class Profile:
     first: NamePart
     last: NamePart
     middle: NamePart
+    last_as_given: NamePart  # for people who typed their names the other way round
+    first_as_surname: NamePart
     emails: frozenset[str]
     review_emails: frozenset[str]
     mailboxes: tuple[tuple[str, str], ...]
@@ -143,6 +145,8 @@ def profile(person: Person) -> Profile:
         first=first,
         last=last,
         middle=middle,
+        last_as_given=names.given_name(last_text),
+        first_as_surname=names.surname(first_text),
         emails=emails,
         review_emails=frozenset(map(review_form, emails)),
         mailboxes=tuple((e.rsplit("@", 1)[0], e.rsplit("@", 1)[1]) for e in sorted(emails)),
@@ -170,12 +174,15 @@ def _phone_rules(a: Profile, b: Profile) -> list[Fired]:
     return [Fired("phone_differs", PHONE_DIFFERS)] if a.phones and b.phones else []
 
 
-def _name_rule(field: str, outcome: str, points: dict[str, int], x: str, y: str) -> Fired:
-    detail = "" if outcome in (names.SAME, names.DIFFERENT) else f"{x}~{y}"
+def _name_rule(field: str, outcome: str, points: dict[str, int], x: NamePart, y: NamePart) -> Fired:
+    detail = "" if outcome in (names.SAME, names.DIFFERENT) else f"{x.text}~{y.text}"
     return Fired(f"{field}_{outcome}", points[outcome], detail)
 
 
-def _orientation(first_pair: tuple[str, str], last_pair: tuple[str, str]) -> tuple:
+Pair = tuple[NamePart, NamePart]
+
+
+def _orientation(first_pair: Pair, last_pair: Pair) -> tuple:
     first, last = names.given_outcome(*first_pair), names.surname_outcome(*last_pair)
     points = FIRST_NAME_POINTS[first] + LAST_NAME_POINTS[last]
     return points, FIRST_NAME_POINTS[first], first, last, first_pair, last_pair
@@ -183,12 +190,12 @@ def _orientation(first_pair: tuple[str, str], last_pair: tuple[str, str]) -> tup
 
 def _best_orientation(a: Profile, b: Profile) -> tuple[tuple, bool]:
     """Names as labelled, or crosswise (either side may have them swapped; the better reading wins)."""
-    straight = _orientation((a.first.text, b.first.text), (a.last.text, b.last.text))
+    straight = _orientation((a.first, b.first), (a.last, b.last))
     if straight[2] in _EQUAL and straight[3] in _EQUAL:
         return straight, False
     crossed = max(
-        _orientation((a.first.text, b.last.text), (a.last.text, b.first.text)),
-        _orientation((a.last.text, b.first.text), (a.first.text, b.last.text)),
+        _orientation((a.first, b.last_as_given), (a.last, b.first_as_surname)),
+        _orientation((a.last_as_given, b.first), (a.first_as_surname, b.last)),
         key=lambda o: o[:2],
     )
     return (crossed, True) if crossed[0] > straight[0] else (straight, False)
@@ -198,11 +205,11 @@ def _name_rules(a: Profile, b: Profile) -> tuple[list[Fired], str, str]:
     """Rules for first, last and middle name (in the better order); plus the first and last outcomes."""
     (_, _, first, last, first_pair, last_pair), swapped = _best_orientation(a, b)
     rules = [Fired("names_swapped", 0)] if swapped else []
-    middle = names.patronymic_outcome(a.middle.text, b.middle.text)
+    middle = names.patronymic_outcome(a.middle, b.middle)
     for field, outcome, table, (x, y) in (
         ("first_name", first, FIRST_NAME_POINTS, first_pair),
         ("last_name", last, LAST_NAME_POINTS, last_pair),
-        ("middle_name", middle, MIDDLE_NAME_POINTS, (a.middle.text, b.middle.text)),
+        ("middle_name", middle, MIDDLE_NAME_POINTS, (a.middle, b.middle)),
     ):
         if outcome != names.MISSING:
             rules.append(_name_rule(field, outcome, table, x, y))
