@@ -198,6 +198,7 @@ class BitrixClient:
         self.on_moved = on_moved
         self.reset_at: dict[str, float] = {}  # method → operating_reset_at of its last answer
         self.reserved = 0  # requests already admitted by the limiter (see reserve)
+        self.max_wait = 60.0  # the longest a request waits at the limiter before PortalBusy
 
     def reserve(self, patience: float) -> None:
         """Admit the next request now, waiting at most ``patience`` seconds; else raise PortalBusy.
@@ -247,7 +248,7 @@ class BitrixClient:
         if self.reserved:
             self.reserved -= 1
         elif self.limiter is not None:
-            self.limiter.acquire(self.limiter_key, *self.rate)
+            self.limiter.acquire(self.limiter_key, *self.rate, max_wait=self.max_wait)
         answer = run_sync(self._post(method, params, token))
         reset_at = (answer.get("time") or {}).get("operating_reset_at")
         if reset_at:

@@ -3,8 +3,13 @@
 Blago24Error
 ├── InboundError            (has .status: what we answer the sender)
 │   ├── BadRequest          400: unparsable or incomplete input, named in the message
-│   └── Unauthorized        401: a signature, application_token or member_id that does not match
-└── (outbound Bitrix24 errors arrive with the REST facade)
+│   ├── Unauthorized        401: a signature, application_token or member_id that does not match
+│   └── Unavailable         503: a dependency (the portal) cannot be reached now
+├── BitrixError             outbound REST errors: their own tree in bitrix.py
+├── PortalBusy              ratelimit.py: the portal's limit would keep a job waiting; ``retry_at``
+├── PortalNotFound          portals.py: the portal is not (or no longer) installed
+├── IdentityBusy            matching/intake.py: another intake holds the person's lock (RQ retries)
+└── ScanRunning             matching/scanrun.py: a duplicate scan already runs for the portal
 """
 
 

@@ -1,6 +1,7 @@
 """RQ queues and enqueueing with deterministic job ids (the sender's or the portal's natural key)."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -27,6 +28,19 @@ def enqueue_once(
         "deferred",
     ):
         return existing
-    return Queue(queue, connection=redis).enqueue(
-        fn, *args, job_id=job_id, retry=Retry(max=5, interval=[10, 30, 60, 120, 300]), **kwargs
-    )
+    return enqueue(redis, queue, job_id, fn, *args, **kwargs)
+
+
+def retry_policy() -> Retry:
+    """Every job's retries: five, spread over about nine minutes."""
+    return Retry(max=5, interval=[10, 30, 60, 120, 300])
+
+
+def enqueue(redis: Redis, queue: str, job_id: str, fn: Callable | str, *args: Any, at: float | None = None,
+            **kwargs: Any) -> Job:  # fmt: skip
+    """Queue ``fn(*args)`` under ``job_id`` with the retry policy; at ``at`` (epoch seconds) when given."""
+    q = Queue(queue, connection=redis)
+    options = {"job_id": job_id, "retry": retry_policy(), **kwargs}
+    if at is None:
+        return q.enqueue(fn, *args, **options)
+    return q.enqueue_at(datetime.fromtimestamp(at, UTC), fn, *args, **options)

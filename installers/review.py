@@ -7,10 +7,12 @@ one pair is two batch requests (read the records, then the planner's writes and 
 """
 
 import io
+import logging
 
 from flask import Blueprint, Response, current_app, render_template, request
 
 from b24app import context
+from b24app.bitrix import BitrixError
 from b24app.errors import BadRequest, Unauthorized
 from b24app.matching.scan import mark_not_duplicate, merge_entry, review_entries
 from b24app.matching.scanrun import (
@@ -22,31 +24,36 @@ from b24app.matching.scanrun import (
     start_scan,
     write_report,
 )
+from b24app.ratelimit import PortalBusy
 from b24app.signing import BadSignature, sign, verify
 
 from . import pages
 
+log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__, template_folder="templates")
 PURPOSE = "review"
 
 
 @bp.route("/app/review", methods=["GET", "POST"])
 def review_page():
-    """List the review queue; a POST with ``action`` and ``key`` merges or dismisses one entry first."""
+    """List the review queue; a POST with ``action`` (and ``key``) merges, dismisses or starts a scan first.
+    While a scan runs only its progress is shown: the queue is being rebuilt, and the portal's requests
+    are the scan's."""
     member_id = caller()
     message = act(member_id, request.form.get("action", ""), request.form.get("key", ""))
     token = sign(secret(), PURPOSE, {"m": member_id})
     redis = context.redis()
-    entries = review_entries(redis, member_id)
-    records = load_records(member_id, entries) if entries else {}
     state = run_state(redis, member_id)
-    return render_template("review.html", entries=entries, records=records, token=token, message=message,
-                           running=is_running(state), state=state, progress=progress_of(state),
-                           report=report_meta(redis, member_id),
+    running = is_running(state)
+    entries = {} if running else review_entries(redis, member_id)
+    records, unreadable = load_records(member_id, entries) if entries else ({}, "")
+    return render_template("review.html", entries=entries, records=records, token=token,
+                           message=message or unreadable, running=running, state=state,
+                           progress=progress_of(state), report=report_meta(redis, member_id),
                            bx24_js=current_app.config["SETTINGS"].bx24_js_url)  # fmt: skip
 
 
-@bp.route("/app/review/report.csv")
+@bp.route("/app/review/report.csv", methods=["POST"])
 def report_csv():
     """The last scan's report as CSV for Excel (UTF-8 with BOM, ";" between fields)."""
     member_id = caller()
@@ -87,7 +94,11 @@ def act(member_id: str, action: str, key: str) -> str:
         mark_not_duplicate(redis, member_id, entry["ids"], entry["entity"])
         return "Запомнено: не дубликат / Remembered: not a duplicate"
     if action == "merge":
-        result = merge_entry(context.client(member_id), redis, member_id, key)
+        try:
+            result = merge_entry(context.client(member_id), redis, member_id, key)
+        except (BitrixError, PortalBusy) as exc:
+            log.warning("review page: merge of %s on %s failed: %s", key, member_id, exc)
+            return f"Портал не ответил, попробуйте позже / The portal did not answer: {exc}"
         if result is None:
             return "Записей уже нет в портале / The records are no longer in the portal"
         if result.merged:
@@ -96,16 +107,27 @@ def act(member_id: str, action: str, key: str) -> str:
     raise BadRequest(f"unknown action {action!r}")
 
 
-def load_records(member_id: str, entries: dict[str, dict]) -> dict[tuple[str, int], dict]:
-    """The records the entries name, read in batches: (entity, id) → record (missing ones left out)."""
+def load_records(
+    member_id: str, entries: dict[str, dict]
+) -> tuple[dict[tuple[str, int], dict], str]:
+    """The records the entries name, read in batches: (entity, id) → record (missing ones left out); and
+    a sentence when the portal could not be read (the page still shows the queue)."""
     wanted = {(e["entity"], int(i)) for e in entries.values() for i in e["ids"]}
     commands = {f"{entity}{i}": (f"crm.{entity}.get", {"id": i}) for entity, i in sorted(wanted)}
-    out = context.client(member_id).batch(commands)
-    return {
+    try:
+        out = context.client(member_id).batch(commands)
+    except (BitrixError, PortalBusy) as exc:
+        log.warning("review page: records of %s not read: %s", member_id, exc)
+        return (
+            {},
+            "Портал не ответил, записи не загружены; обновите страницу позже / The portal did not answer",
+        )
+    records = {
         (entity, i): out.result[f"{entity}{i}"]
         for entity, i in wanted
         if out.result.get(f"{entity}{i}")
     }
+    return records, ""
 
 
 def secret() -> str:

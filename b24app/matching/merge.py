@@ -166,9 +166,16 @@ def failed_text(plan: MergePlan, lid: int, reason: str) -> str:
             f"{values_text(plan.given_up[lid])}. Merge with #{plan.survivor} failed; old values above.")  # fmt: skip
 
 
-def merge_plans(client: BitrixClient, plans: list[MergePlan],
-                progress: Callable[[int, int, str], None] | None = None) -> list[MergeResult]:  # fmt: skip
-    """Run the plans: writes and merges in batches of whole clusters, then every comment in one batch."""
+def merge_plans(client: BitrixClient, plans: list[MergePlan]) -> list[MergeResult]:
+    """Run the plans and then write their comments (see run_merges and note_commands)."""
+    results = run_merges(client, plans)
+    if notes := note_commands(results):
+        client.batch(notes)
+    return results
+
+
+def run_merges(client: BitrixClient, plans: list[MergePlan]) -> list[MergeResult]:
+    """The plans' writes and merges, in batches of whole clusters (write_requests of them)."""
     results: list[MergeResult] = []
     for chunk in batch_sized(plans):
         cmds: dict[str, tuple[str, dict]] = {}
@@ -176,14 +183,34 @@ def merge_plans(client: BitrixClient, plans: list[MergePlan],
             cmds |= write_commands(plan, f"m{n}")
         out = client.batch(cmds)
         results += [result_of(plan, f"m{n}", out) for n, plan in enumerate(chunk, len(results))]
-        if progress:
-            progress(len(results), len(plans), "clusters merged")
+    return results
+
+
+def write_requests(plans: list[MergePlan]) -> int:
+    """How many batch requests run_merges sends for these plans."""
+    return len(batch_sized(plans))
+
+
+def note_commands(results: list[MergeResult]) -> dict[str, tuple[str, dict]]:
+    """Every result's timeline comment, as batch commands."""
     notes: dict[str, tuple[str, dict]] = {}
     for n, result in enumerate(results):
         notes |= comment_commands(result, f"m{n}")
-    if notes:
-        client.batch(notes)
-    return results
+    return notes
+
+
+def plan_to_dict(plan: MergePlan) -> dict:
+    """A plan as JSON-ready data (kept between a job's steps)."""
+    return {"entity": plan.entity, "survivor": plan.survivor, "losers": plan.losers, "fill": plan.fill,
+            "align": {str(k): v for k, v in plan.align.items()},
+            "given_up": {str(k): v for k, v in plan.given_up.items()}}  # fmt: skip
+
+
+def plan_from_dict(data: dict) -> MergePlan:
+    """The plan plan_to_dict described."""
+    return MergePlan(data["entity"], data["survivor"], list(data["losers"]), data["fill"],
+                     {int(k): v for k, v in data["align"].items()},
+                     {int(k): [tuple(p) for p in v] for k, v in data["given_up"].items()})  # fmt: skip
 
 
 def batch_sized(plans: list[MergePlan], size: int = BATCH_MAX) -> list[list[MergePlan]]:

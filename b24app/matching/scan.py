@@ -242,22 +242,6 @@ def review_entries(redis: Redis, member_id: str) -> dict[str, dict]:
     return dict(sorted(entries.items(), key=lambda kv: sorted(kv[1]["ids"])))
 
 
-def remove_scan_entries(redis: Redis, member_id: str) -> None:
-    """Drop the previous scan's entries from the review queue; the intake's entries stay."""
-    old = [k for k, e in review_entries(redis, member_id).items() if e.get("source") == "scan"]
-    if old:
-        redis.hdel(portal_key(member_id, "review"), *old)
-
-
-def queue_for_review(redis: Redis, member_id: str, clusters: list[Cluster]) -> None:
-    """Put the scan's clusters and pairs in the review queue."""
-    if not clusters:
-        return
-    entries = {c.key: json.dumps({"ids": c.ids, "score": c.score, "reasons": c.reasons, "source": "scan",
-                                  "entity": c.entity}, ensure_ascii=False) for c in clusters}  # fmt: skip
-    redis.hset(portal_key(member_id, "review"), mapping=entries)
-
-
 def mark_not_duplicate(
     redis: Redis, member_id: str, ids: Iterable[int], entity: str = "contact"
 ) -> None:

@@ -1,19 +1,25 @@
 """The duplicate scan as a resumable run of small steps, its state in Redis (product.md C5 and §3 fairness).
 
-Phases: load contacts → load companies → cluster → merge → done (a dry run ends after cluster). A load
-step is one list request (up to 2,500 records, bitrix24-rest.md §2.4); a merge step re-reads up to
-MERGE_CLUSTERS clusters in one request (fresh values, since hours may pass between load and merge), then
-runs the planner's writes and mergeBatch (§4.4). Each step commits its progress atomically before the next
-begins, so a run survives a worker's death and resumes where it stopped.
+Phases: load contacts → load companies → cluster → (merge → notes)* → done; a dry run ends after cluster.
+A load step is one list request (up to 2,500 records, bitrix24-rest.md §2.4). A merge step re-reads up to
+MERGE_CLUSTERS clusters in one request (values may have changed since the load), saves its plans, then
+sends the planner's writes and mergeBatch (§4.4); the notes step writes the timeline comments that keep
+the losers' differing values. Each step commits its progress atomically, and only if the run is still the
+portal's current one and still where the step found it, so a step repeated after a crash or a retry
+continues the same run: a repeated merge step uses its saved plans (the values given up are never lost)
+and counts a cluster whose losers are already gone as merged.
 
-``scan_job`` runs steps for at most SLICE seconds and re-queues itself behind other work; when the portal's
-rate limit would keep it waiting longer than PATIENCE it re-queues itself for the moment the limiter names
-instead of sleeping, so one portal's scan never holds a worker that other portals' work waits for.
-``scan_portal`` runs the same steps inline (the CLI).
+``scan_job`` runs steps for at most SLICE seconds and re-queues itself behind other work. A step begins
+only when the portal's rate limiter admits its first request within PATIENCE (its other requests wait at
+most STEP_WAIT each); when the limiter or Bitrix24's operating limit would keep it waiting, the job
+re-queues itself for the moment named instead of sleeping, so one portal's scan never holds a worker that
+other portals' work waits for. A notes step sends one request, so a repeat never writes a comment twice. ``scan_portal`` runs the same
+steps inline (the CLI).
 
-Redis (per portal, under ``dedup``): ``run`` hash (state), ``run:contact`` / ``run:company`` lists of
-loaded records, ``run:confident`` the clusters to merge (JSON), ``run:review`` and ``run:results`` lists,
-``report`` the last finished run's report (JSON).
+Redis (per portal, under ``dedup``): ``run`` hash (the state, kept as the last run's record); working data
+with a TTL: ``run:contact`` / ``run:company`` loaded records, ``run:confident`` clusters to merge, ``run:plans``
+the merge step's plans, ``run:notes`` comments to write, ``run:review`` and ``run:results``; ``report`` the
+last finished run's report.
 """
 
 import csv
@@ -26,15 +32,23 @@ from typing import TextIO
 
 from redis import Redis
 from redis.exceptions import WatchError
-from rq import Queue, Retry
+from rq import get_current_job
 
 from .. import context
-from ..bitrix import PAGE, BitrixClient
+from ..bitrix import PAGE, BitrixClient, OperationTimeLimited
 from ..errors import Blago24Error
 from ..portals import PortalNotFound, portal_key
-from ..queue import BULK
+from ..queue import BULK, enqueue
 from ..ratelimit import PortalBusy
-from .merge import merge_plans, plan_merge
+from .merge import (
+    MergePlan,
+    MergeResult,
+    note_commands,
+    plan_from_dict,
+    plan_merge,
+    plan_to_dict,
+    run_merges,
+)
 from .scan import (
     Cluster,
     ScanReport,
@@ -42,22 +56,27 @@ from .scan import (
     contact_clusters,
     fill_report,
     not_duplicates,
-    queue_for_review,
-    remove_scan_entries,
+    review_entries,
     skip_rows,
 )
 
 SLICE = 10.0  # seconds of steps before a job gives its worker back
-PATIENCE = 2.0  # the longest wait on a portal's rate limit a job step accepts
-STALE_AFTER = 3600  # a run not advanced for this long is dead (its job failed for good)
+PATIENCE = 2.0  # the longest wait on a portal's rate limit before a job step begins
+STEP_WAIT = 10.0  # ... and for each further request of a begun step (a merge step sends 2–5)
+STALE_AFTER = 3600  # a run not advanced (nor re-queued) for this long is dead
+WORKING_TTL = (
+    7 * 86400
+)  # working data of an abandoned run (it holds names, e-mails, phones) expires
 MERGE_CLUSTERS = 40  # clusters per merge step: one read request and about three write requests
+NOTE_ATTEMPTS = 3  # a comment the portal refuses this often is given up (and counted in the report)
 FULL = ["*", "UF_*", "EMAIL", "PHONE"]
 LEAN = {
     "contact": ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "DATE_CREATE", "EMAIL", "PHONE"],
     "company": ["ID", "TITLE", "DATE_CREATE", "EMAIL", "PHONE"],
 }
-NEXT_PHASE = {"contact": "company", "company": "cluster", "cluster": "merge", "merge": "done"}
-ACTIVE = ("contact", "company", "cluster", "merge")
+ACTIVE = ("contact", "company", "cluster", "merge", "notes")
+WORKING = ("contact", "company", "confident", "plans", "notes", "review", "results")
+POSITION = ("run", "phase", "after", "merged_upto")  # what a step's commit checks it still holds
 
 Progress = Callable[[int, int, str], None]
 
@@ -92,9 +111,13 @@ def run_key(member_id: str, *parts: str) -> str:
     return portal_key(member_id, "dedup", "run", *parts)
 
 
+def decoded(raw: dict) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
 def run_state(redis: Redis, member_id: str) -> dict[str, str]:
     """The current (or last) run's state; {} when the portal never scanned."""
-    return {k.decode(): v.decode() for k, v in redis.hgetall(run_key(member_id)).items()}
+    return decoded(redis.hgetall(run_key(member_id)))
 
 
 def is_running(state: dict[str, str]) -> bool:
@@ -103,20 +126,22 @@ def is_running(state: dict[str, str]) -> bool:
     return state.get("phase") in ACTIVE and fresh
 
 
+# --- starting, continuing, ending ------------------------------------------------------------------
+
+
 def begin_run(redis: Redis, member_id: str, dry_run: bool = False) -> str | None:
     """A new run's id, or None when a run is already going (two starters never both win)."""
     key = run_key(member_id)
     with redis.pipeline() as pipe:
         try:
             pipe.watch(key)
-            if is_running({k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}):
+            if is_running(decoded(pipe.hgetall(key))):
                 return None
             run = uuid.uuid4().hex[:12]
             pipe.multi()
-            pipe.delete(key, *(run_key(member_id, p) for p in ("contact", "company", "confident",
-                                                               "review", "results")))  # fmt: skip
+            pipe.delete(key, *(run_key(member_id, p) for p in WORKING))
             pipe.hset(key, mapping={"run": run, "dry_run": int(dry_run), "phase": "contact",
-                                    "after": "", "pages_left": 0, "started": now_iso(),
+                                    "after": "", "pages_left": 0, "merged_upto": 0, "started": now_iso(),
                                     "updated": time.time(), "requests": 0, "jobs": 0})  # fmt: skip
             pipe.execute()
             return run
@@ -132,39 +157,52 @@ def start_scan(redis: Redis, member_id: str, dry_run: bool = False) -> str | Non
     return run
 
 
+def update_run(redis: Redis, member_id: str, run: str, **values) -> bool:
+    """Set state fields if ``run`` is still the portal's run (never re-creating a forgotten portal's keys)."""
+    key = run_key(member_id)
+    with redis.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.hget(key, "run") != run.encode():
+                return False
+            pipe.multi()
+            pipe.hset(key, mapping={**values, "updated": time.time()})
+            pipe.execute()
+            return True
+        except WatchError:
+            return False
+
+
 def requeue(redis: Redis, member_id: str, run: str, at: float | None = None) -> None:
     """The run's next job: at the back of the bulk queue, or scheduled for ``at`` (epoch seconds)."""
-    seq = redis.hincrby(run_key(member_id), "jobs", 1)
-    queue = Queue(BULK, connection=redis)
-    options = {
-        "job_id": f"dedup-scan-{member_id}-{run}-{seq}",
-        "retry": Retry(max=5, interval=[10, 30, 60, 120, 300]),
-    }
-    if at is None:
-        queue.enqueue(scan_job, member_id, run, **options)
-    else:
-        queue.enqueue_at(datetime.fromtimestamp(at, UTC), scan_job, member_id, run, **options)
+    seq = int(run_state(redis, member_id).get("jobs", 0)) + 1
+    if update_run(redis, member_id, run, jobs=seq):
+        enqueue(redis, BULK, f"dedup-scan-{member_id}-{run}-{seq}", scan_job, member_id, run, at=at)
 
 
 def scan_job(member_id: str, run: str) -> str:
     """RQ job: advance the run for up to SLICE seconds, then re-queue what is left; returns what happened."""
     redis = context.redis()
+    portal = context.registry().get(member_id)
+    if portal is None or portal.status == "uninstalled":
+        return "portal uninstalled"
     try:
-        scan = ScanRun(context.client(member_id), redis, member_id)
+        scan = ScanRun(context.client(member_id), redis, member_id, run)
     except PortalNotFound:
         return "portal uninstalled"
     deadline = time.monotonic() + SLICE
     try:
         while time.monotonic() < deadline:
-            if scan.state().get("run") != run:
-                return "replaced by a newer run"
             if scan.step(patience=PATIENCE):
-                return "done"
-    except PortalBusy as busy:
+                return "over"
+    except (PortalBusy, OperationTimeLimited) as busy:
         requeue(redis, member_id, run, at=busy.retry_at)
-        return "waiting for the portal's rate limit"
+        return "waiting for the portal's limit"
     except Exception as exc:
-        redis.hset(run_key(member_id), "error", f"{type(exc).__name__}: {exc}"[:500])
+        job = get_current_job()
+        final = job is None or not job.retries_left
+        update_run(redis, member_id, run, error=f"{type(exc).__name__}: {exc}"[:500],
+                   **({"phase": "failed", "finished": now_iso()} if final else {}))  # fmt: skip
         raise
     requeue(redis, member_id, run)
     return "continues"
@@ -177,9 +215,14 @@ def scan_portal(client: BitrixClient, redis: Redis, member_id: str, *, dry_run: 
     run = begin_run(redis, member_id, dry_run)
     if run is None:
         raise ScanRunning(f"portal {member_id}: a duplicate scan is already running")
-    scan = ScanRun(client, redis, member_id)
-    while not scan.step(progress=progress):
-        pass
+    scan = ScanRun(client, redis, member_id, run)
+    try:
+        while not scan.step(progress=progress):
+            pass
+    except BaseException as exc:  # Ctrl-C too: the run must not look alive for an hour
+        update_run(redis, member_id, run, phase="failed", finished=now_iso(),
+                   error=f"{type(exc).__name__}: {exc}"[:500])  # fmt: skip
+        raise
     return last_report(redis, member_id)
 
 
@@ -198,50 +241,66 @@ def report_meta(redis: Redis, member_id: str) -> dict:
     return {k: v for k, v in json.loads(raw).items() if k != "rows"} if raw else {}
 
 
+# --- the run ---------------------------------------------------------------------------------------
+
+
 class ScanRun:
     """One portal's run, advanced a step at a time."""
 
-    def __init__(self, client: BitrixClient, redis: Redis, member_id: str):
-        self.client, self.redis, self.member_id = client, redis, member_id
+    def __init__(self, client: BitrixClient, redis: Redis, member_id: str, run: str):
+        self.client, self.redis, self.member_id, self.run = client, redis, member_id, run
         self.key = run_key(member_id)
 
     def state(self) -> dict[str, str]:
         return run_state(self.redis, self.member_id)
 
     def step(self, patience: float | None = None, progress: Progress | None = None) -> bool:
-        """Do the next step; True when the run is over. With ``patience`` a step that would wait longer on
-        the rate limit raises PortalBusy before it changes anything."""
+        """Do the next step; True when the run is over (or is no longer this portal's run). With
+        ``patience``, PortalBusy when the portal's limit would keep the step waiting longer."""
         state = self.state()
-        phase = state.get("phase")
-        if phase not in ACTIVE:
+        if state.get("run") != self.run or state.get("phase") not in ACTIVE:
             return True
-        if patience is not None and phase != "cluster":
-            self.client.reserve(patience)
-        steps = {
-            "contact": self._contact,
-            "company": self._company,
-            "cluster": self._cluster,
-            "merge": self._merge,
-        }
+        steps = {"contact": self._contact, "company": self._company, "cluster": self._cluster,
+                 "merge": self._merge, "notes": self._notes}  # fmt: skip
         with RequestCounter(self.client) as self.counter:
-            updates = steps[phase](state)
-        pipe = self.redis.pipeline()
-        for command, *args in updates:
-            getattr(pipe, command)(*args)
-        pipe.hincrby(self.key, "requests", self.counter.count)
-        pipe.hset(self.key, "updated", time.time())
-        pipe.hdel(self.key, "error")
-        pipe.execute()
+            if patience is not None and state["phase"] != "cluster":
+                self.client.reserve(patience)  # nothing is sent or changed yet when this gives up
+                self.client.max_wait = STEP_WAIT
+            updates = steps[state["phase"]](state)
+        if not self.commit(state, updates):
+            return True
         state = self.state()
         if progress:
             progress(*progress_of(state))
-        return state.get("phase") == "done"
+        return state.get("phase") not in ACTIVE
+
+    def commit(self, before: dict[str, str], updates: list[tuple]) -> bool:
+        """Apply a step's writes atomically if the run still stands where the step found it."""
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self.key)
+                    now = decoded(pipe.hgetall(self.key))
+                    if any(now.get(k) != before.get(k) for k in POSITION):
+                        return False
+                    pipe.multi()
+                    pipe.hdel(self.key, "error")
+                    for command, *args in updates:
+                        getattr(pipe, command)(*args)
+                    pipe.hincrby(self.key, "requests", self.counter.count)
+                    pipe.hset(self.key, "updated", time.time())
+                    for part in WORKING:
+                        pipe.expire(run_key(self.member_id, part), WORKING_TTL)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue  # another field changed (a job counter): look again
 
     def fields(self, **values) -> tuple:
-        """A write of state fields, for a phase's list of Redis writes."""
+        """A write of state fields, for a step's list of Redis writes."""
         return ("hset", self.key, None, None, values)
 
-    # --- the phases: each returns the Redis writes that commit it -----------------------------------
+    # --- the steps: each returns the Redis writes that commit it ------------------------------------
 
     def _load(self, entity: str, state: dict[str, str]) -> list[tuple]:
         after = int(state["after"]) if state.get("after") else None
@@ -253,10 +312,8 @@ class ScanRun:
         if chunk.total is not None:
             updates.append(self.fields(**{f"total_{entity}": chunk.total}))
         if chunk.done:
-            return [
-                *updates,
-                self.fields(after="", pages_left=0, phase=NEXT_PHASE[entity], last=entity),
-            ]
+            after_load = "company" if entity == "contact" else "cluster"
+            return [*updates, self.fields(after="", pages_left=0, phase=after_load, last=entity)]
         return [*updates, self.fields(after=chunk.after, pages_left=chunk.pages_left, last=entity)]
 
     def _contact(self, state: dict[str, str]) -> list[tuple]:
@@ -271,45 +328,91 @@ class ScanRun:
         clusters = contact_clusters(contacts, skip) + company_clusters(companies, skip)
         confident = [c for c in clusters if c.confident]
         review = [c for c in clusters if not c.confident]
-        dry_run = state.get("dry_run") == "1"
-        if not dry_run:
-            remove_scan_entries(self.redis, self.member_id)
-            queue_for_review(self.redis, self.member_id, review)
         updates: list[tuple] = [
             ("delete", run_key(self.member_id, "contact"), run_key(self.member_id, "company")),
-            (
-                "set",
-                run_key(self.member_id, "confident"),
-                json.dumps([vars(c) for c in confident], ensure_ascii=False),
-            ),
+            ("set", run_key(self.member_id, "confident"), json.dumps([vars(c) for c in confident])),
             self.fields(confident=len(confident), merged_upto=0, phase="merge", last="cluster"),
         ]
         if review:
             updates.append(("rpush", run_key(self.member_id, "review"), *map(cluster_json, review)))
-        if dry_run or not confident:
+        if state.get("dry_run") == "1":
             return updates + self._finish(state, confident, review, [])
-        return updates
+        updates += self.review_updates(review, replace=True)
+        return updates + (self._finish(state, [], review, []) if not confident else [])
 
     def _merge(self, state: dict[str, str]) -> list[tuple]:
         confident = self.confident()
         start = int(state.get("merged_upto", 0))
         batch = confident[start : start + MERGE_CLUSTERS]
-        results, failed = merge_clusters(self.client, batch, start)
-        queue_for_review(self.redis, self.member_id, failed)
+        fresh = read_records(self.client, batch)
+        saved = self.saved_plans(start)
+        if saved is None:
+            plans = {n: plan_merge(rows, c.entity) for n, (c, rows) in enumerate(zip(batch, fresh, strict=True), start)
+                     if len(rows) >= 2}  # fmt: skip
+            self.save_plans(start, plans)
+            done: dict[int, MergeResult] = {}
+        else:
+            plans, done = resume(saved, dict(enumerate(fresh, start)))
+        done |= dict(zip(plans, run_merges(self.client, list(plans.values())), strict=True))
+        results = [
+            {"n": n, "ids": r.plan.ids, "status": r.status, "reason": r.reason}
+            for n, r in done.items()
+        ]
+        results += [{"n": n, "ids": c.ids, "status": "GONE", "reason": "записей уже нет / records gone"}
+                    for n, c in enumerate(batch, start) if n not in done]  # fmt: skip
+        failed = [Cluster(r.plan.entity, r.plan.ids, False, None, f"{r.status}: {r.reason}")
+                  for r in done.values() if not r.merged]  # fmt: skip
+        notes = note_commands(list(done.values()))
         updates: list[tuple] = [
-            ("rpush", run_key(self.member_id, "results"), *map(json.dumps, results))
+            ("rpush", run_key(self.member_id, "results"), *map(json.dumps, results)),
+            ("delete", run_key(self.member_id, "plans")),
+            self.fields(merged_upto=start + len(batch), last="merge", note_attempts=0),
+            *self.review_updates(failed),
         ]
         if failed:
             updates.append(("rpush", run_key(self.member_id, "review"), *map(cluster_json, failed)))
-        updates.append(self.fields(merged_upto=start + len(batch), last="merge"))
-        if start + len(batch) < len(confident):
-            return updates
+        if notes:
+            return [
+                *updates,
+                ("set", run_key(self.member_id, "notes"), json.dumps(notes)),
+                self.fields(phase="notes"),
+            ]
+        return updates + self._after_merges(state, start + len(batch), confident, results, failed)
+
+    def _notes(self, state: dict[str, str]) -> list[tuple]:
+        notes = json.loads(self.redis.get(run_key(self.member_id, "notes")) or "{}")
+        now = dict(list(notes.items())[:PAGE])  # one request per step: a repeat never writes twice
+        out = self.client.batch({k: tuple(v) for k, v in now.items()})
+        failed = {k: v for k, v in now.items() if k in out.errors}
+        attempts = int(state.get("note_attempts", 0)) + 1
+        rest = {k: v for k, v in notes.items() if k not in now}
+        if failed and attempts < NOTE_ATTEMPTS:
+            reason = "; ".join(f"{k}: {e.code}" for k, e in out.errors.items())
+            return [("set", run_key(self.member_id, "notes"), json.dumps(failed | rest)),
+                    self.fields(note_attempts=attempts, error=f"timeline comments: {reason}"[:500])]  # fmt: skip
+        if rest:
+            return [("set", run_key(self.member_id, "notes"), json.dumps(rest)), self.fields(note_attempts=0),
+                    ("hincrby", self.key, "notes_lost", len(failed))]  # fmt: skip
+        left = failed
+        state = {**state, "notes_lost": str(int(state.get("notes_lost", 0)) + len(left))}
+        updates = [
+            ("delete", run_key(self.member_id, "notes")),
+            self.fields(notes_lost=state["notes_lost"]),
+        ]
+        merged_upto = int(state.get("merged_upto", 0))
+        return updates + self._after_merges(state, merged_upto, self.confident(), [], [])
+
+    def _after_merges(self, state: dict[str, str], merged_upto: int, confident: list[Cluster],
+                      results: list[dict], failed: list[Cluster]) -> list[tuple]:  # fmt: skip
+        """Back to merging while clusters are left, else the run's end."""
+        if merged_upto < len(confident):
+            return [self.fields(phase="merge")]
         done = [json.loads(r) for r in self.redis.lrange(run_key(self.member_id, "results"), 0, -1)]
         review = [
             Cluster(**json.loads(c))
             for c in self.redis.lrange(run_key(self.member_id, "review"), 0, -1)
         ]
-        return updates + self._finish(state, confident, review + failed, done + results)
+        return self._finish(state, confident, review + failed, done + results)
 
     def _finish(self, state: dict[str, str], confident: list[Cluster], review: list[Cluster],
                 results: list[dict]) -> list[tuple]:  # fmt: skip
@@ -326,21 +429,35 @@ class ScanRun:
             skip_rows(not_duplicates(self.redis, self.member_id)),
         )
         report.requests = int(state.get("requests", 0)) + self.counter.count
-        started = datetime.fromisoformat(state["started"])
-        report.seconds = round((datetime.now(UTC) - started).total_seconds(), 1)
-        meta = {**vars(report), "run": state.get("run"), "dry_run": state.get("dry_run") == "1",
-                "started": state["started"], "finished": now_iso()}  # fmt: skip
+        report.seconds = round(
+            (datetime.now(UTC) - datetime.fromisoformat(state["started"])).total_seconds(), 1
+        )
+        meta = {**vars(report), "run": self.run, "dry_run": state.get("dry_run") == "1",
+                "notes_lost": int(state.get("notes_lost", 0)), "started": state["started"], "finished": now_iso()}  # fmt: skip
         return [
             (
                 "set",
                 portal_key(self.member_id, "dedup", "report"),
                 json.dumps(meta, ensure_ascii=False),
             ),
-            ("delete", *(run_key(self.member_id, p) for p in ("confident", "review", "results"))),
+            ("delete", *(run_key(self.member_id, p) for p in WORKING)),
             self.fields(phase="done", finished=meta["finished"]),
         ]
 
     # --- working data -------------------------------------------------------------------------------
+
+    def review_updates(self, clusters: list[Cluster], replace: bool = False) -> list[tuple]:
+        """Writes putting clusters in the review queue (``replace``: the previous scan's entries go)."""
+        key = portal_key(self.member_id, "review")
+        old = [
+            k
+            for k, e in review_entries(self.redis, self.member_id).items()
+            if e.get("source") == "scan"
+        ]
+        updates: list[tuple] = [("hdel", key, *old)] if replace and old else []
+        entries = {c.key: json.dumps({"ids": c.ids, "score": c.score, "reasons": c.reasons, "source": "scan",
+                                      "entity": c.entity}, ensure_ascii=False) for c in clusters}  # fmt: skip
+        return updates + ([("hset", key, None, None, entries)] if entries else [])
 
     def loaded(self, entity: str) -> dict[int, dict]:
         rows = map(json.loads, self.redis.lrange(run_key(self.member_id, entity), 0, -1))
@@ -350,6 +467,42 @@ class ScanRun:
         raw = self.redis.get(run_key(self.member_id, "confident"))
         return [Cluster(**c) for c in json.loads(raw)] if raw else []
 
+    def saved_plans(self, start: int) -> dict[int, MergePlan] | None:
+        """The plans an earlier attempt of this merge step saved, or None."""
+        raw = self.redis.get(run_key(self.member_id, "plans"))
+        data = json.loads(raw) if raw else None
+        if not data or data["start"] != start:
+            return None
+        return {int(n): plan_from_dict(p) for n, p in data["plans"].items()}
+
+    def save_plans(self, start: int, plans: dict[int, MergePlan]) -> None:
+        """Keep the plans (with the values the losers give up) before any write is sent."""
+        if self.redis.hget(self.key, "run") != self.run.encode():
+            return  # the portal forgot this run: keep nothing of it
+        data = {"start": start, "plans": {str(n): plan_to_dict(p) for n, p in plans.items()}}
+        self.redis.set(
+            run_key(self.member_id, "plans"), json.dumps(data, ensure_ascii=False), ex=WORKING_TTL
+        )
+
+
+def resume(
+    saved: dict[int, MergePlan], fresh: dict[int, list[dict]]
+) -> tuple[dict[int, MergePlan], dict[int, MergeResult]]:
+    """A repeated merge step: the saved plans still to run (losers already gone left out) and the ones an
+    earlier attempt completed (survivor present, every loser gone)."""
+    todo, done = {}, {}
+    for n, plan in saved.items():
+        present = {int(r["ID"]) for r in fresh.get(n, [])}
+        losers = [i for i in plan.losers if i in present]
+        if plan.survivor not in present:
+            continue  # reported GONE
+        if not losers:
+            done[n] = MergeResult(plan, "SUCCESS")
+            continue
+        todo[n] = MergePlan(plan.entity, plan.survivor, losers, plan.fill,
+                            {i: a for i, a in plan.align.items() if i in losers}, plan.given_up)  # fmt: skip
+    return todo, done
+
 
 def progress_of(state: dict[str, str]) -> tuple[int, int, str]:
     """(done, total, what) of the step a run took last."""
@@ -357,7 +510,7 @@ def progress_of(state: dict[str, str]) -> tuple[int, int, str]:
     if last in ("contact", "company"):
         what = "contacts" if last == "contact" else "companies"
         return int(state.get(f"loaded_{last}", 0)), int(state.get(f"total_{last}", 0)), what
-    if last == "merge" or (last == "cluster" and state.get("phase") == "merge"):
+    if last == "merge" or (last == "cluster" and state.get("phase") in ("merge", "notes")):
         return int(state.get("merged_upto", 0)), int(state.get("confident", 0)), "clusters merged"
     return 1, 1, "clustered"
 
@@ -372,26 +525,6 @@ def lean_json(record: dict) -> str:
 
 def cluster_json(cluster: Cluster) -> str:
     return json.dumps(vars(cluster), ensure_ascii=False)
-
-
-def merge_clusters(
-    client: BitrixClient, clusters: list[Cluster], start: int
-) -> tuple[list[dict], list[Cluster]]:
-    """Merge clusters numbered from ``start`` as their records are now: the results (``n``, ``ids``,
-    ``status``, ``reason``; GONE when fewer than two records are left) and the failed ones for review."""
-    fresh = read_records(client, clusters)
-    plans = {n: plan_merge(rows, c.entity) for n, (c, rows) in enumerate(zip(clusters, fresh, strict=True), start)
-             if len(rows) >= 2}  # fmt: skip
-    merged = dict(zip(plans, merge_plans(client, list(plans.values())), strict=True))
-    results = [
-        {"n": n, "ids": r.plan.ids, "status": r.status, "reason": r.reason}
-        for n, r in merged.items()
-    ]
-    results += [{"n": n, "ids": c.ids, "status": "GONE", "reason": "записей уже нет / records gone"}
-                for n, c in enumerate(clusters, start) if n not in plans]  # fmt: skip
-    failed = [Cluster(r.plan.entity, r.plan.ids, False, None, f"{r.status}: {r.reason}")
-              for r in merged.values() if not r.merged]  # fmt: skip
-    return results, failed
 
 
 def read_records(client: BitrixClient, clusters: list[Cluster]) -> list[list[dict]]:

@@ -60,8 +60,8 @@ def test_a_run_resumes_after_failed_steps_and_merges_exactly_once(registered, re
     client = registered.client()
     truth = seed(client, **SMALL, companies=False)
     before = set(alive(client))
-    assert begin_run(redis, registered.member_id)
-    run, failures, steps = ScanRun(client, redis, registered.member_id), 0, 0
+    run_id = begin_run(redis, registered.member_id)
+    run, failures, steps = ScanRun(client, redis, registered.member_id, run_id), 0, 0
     while True:
         state = run_state(redis, registered.member_id)
         inject = (state["phase"] == "contact" and state.get("after")) or (
@@ -91,6 +91,81 @@ def test_a_run_resumes_after_failed_steps_and_merges_exactly_once(registered, re
     assert_truth_merged(client, truth, before)
     queued = {tuple(sorted(e["ids"])) for e in review_entries(redis, registered.member_id).values()}
     assert all(tuple(sorted(pair)) in queued for pair in truth.review)
+
+
+def test_a_merge_step_repeated_after_its_writes_keeps_every_given_up_value(
+    registered, redis, monkeypatch
+):
+    """The worker dies after a merge step's writes and mergeBatch but before the step's commit (the
+    commit is made to fail once). The repeated step finds the saved plans: the clusters whose losers are
+    gone count as merged, and the comment with each loser's differing POST is still written (§4.4)."""
+    from tests.matching.test_scan import comments
+
+    client = registered.client()
+    truth = seed(client, **SMALL, companies=False)
+    run_id = begin_run(redis, registered.member_id)
+    scan = ScanRun(client, redis, registered.member_id, run_id)
+    real_commit = ScanRun.commit
+
+    def dies_after_writes(self, before, updates):
+        if before["phase"] == "merge" and not getattr(dies_after_writes, "done", False):
+            dies_after_writes.done = True
+            raise ConnectionError("worker killed")
+        return real_commit(self, before, updates)
+
+    monkeypatch.setattr(ScanRun, "commit", dies_after_writes)
+    with pytest.raises(ConnectionError):
+        while not scan.step():
+            pass
+    assert run_state(redis, registered.member_id)["phase"] == "merge"
+    again = ScanRun(client, redis, registered.member_id, run_id)  # the retried job
+    while not again.step():
+        pass
+    report = last_report(redis, registered.member_id)
+    assert report.merged_clusters == len(truth.same) and not any(
+        r["action"] == "skipped" for r in report.rows
+    )
+    assert truth.conflicts
+    for loser, post in truth.conflicts.items():
+        group = next(g for g in truth.same if loser in g)
+        note = comments(registered.portal, group[0])
+        assert note.count(f"Объединено с контактом #{loser}") == 1 and f"«{post}»" in note
+
+
+def test_a_replaced_or_forgotten_run_writes_nothing(registered, redis, monkeypatch):
+    """A step still running when its run was replaced (or the portal uninstalled with CLEAN) commits
+    nothing: the new run keeps its own position, and no key of a forgotten portal comes back."""
+    client = registered.client()
+    seed(client, **SMALL, companies=False)
+    member = registered.member_id
+    old = begin_run(redis, member)
+    ScanRun(client, redis, member, old).step()
+    monkeypatch.setattr(scanrun, "STALE_AFTER", 0)
+    new = begin_run(redis, member)
+    assert ScanRun(client, redis, member, old).step() is True
+    state = run_state(redis, member)
+    assert state["run"] == new and state.get("after") == "" and "loaded_contact" not in state
+    assert not redis.exists(scanrun.run_key(member, "contact"))
+    redis.delete(*redis.keys(f"b24:p:{member}:*"))
+    assert ScanRun(client, redis, member, new).step() is True
+    assert not redis.keys(f"b24:p:{member}:*")
+
+
+def test_a_failed_run_says_so_and_does_not_block_the_next(registered, redis, monkeypatch):
+    """A run that dies for good (here the CLI's, on an error) is marked failed with the reason; a new
+    scan may start at once instead of waiting for STALE_AFTER."""
+    client = registered.client()
+    seed(client, **SMALL, companies=False)
+
+    def broken(*args):
+        raise ValueError("portal answered nonsense")
+
+    monkeypatch.setattr(scanrun, "read_records", broken)
+    with pytest.raises(ValueError):
+        scan_portal(client, redis, registered.member_id)
+    state = run_state(redis, registered.member_id)
+    assert state["phase"] == "failed" and "portal answered nonsense" in state["error"]
+    assert begin_run(redis, registered.member_id)
 
 
 def test_one_run_at_a_time_and_a_dead_run_is_replaced(registered, redis, monkeypatch):
@@ -137,30 +212,38 @@ def test_scan_job_finishes_the_run_and_the_report_downloads_as_csv(portal, app_s
     state = run_state(redis, portal.member_id)
     assert state["phase"] == "done" and int(state["requests"]) > 0
     token = sign("test-secret-key", "review", {"m": portal.member_id})
-    resp = requests.get(
-        f"{app_server.url}/app/review/report.csv", params={"token": token}, timeout=10
+    resp = requests.post(
+        f"{app_server.url}/app/review/report.csv", data={"token": token}, timeout=10
     )
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
     assert resp.text.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(resp.text.lstrip("\ufeff")), delimiter=";"))
     merged = sorted(r["ids"] for r in rows if r["action"] == "merged" and r["entity"] == "contact")
     assert merged == sorted(" ".join(map(str, g)) for g in truth.same)
-    assert requests.get(f"{app_server.url}/app/review/report.csv", timeout=10).status_code == 401
+    assert requests.post(f"{app_server.url}/app/review/report.csv", timeout=10).status_code == 401
 
 
 def test_scan_job_of_an_uninstalled_portal_ends_quietly(portal, app_server):
-    """A scan queued before the portal was uninstalled (CLEAN): the job ends without error or retry."""
+    """A scan job that runs after its portal was uninstalled ends without error or retry, whether the
+    portal's data was kept (no tokens left) or deleted (CLEAN), and writes nothing for it."""
     from b24app.installation import forget
+    from b24app.queue import BULK, enqueue
 
     install(portal, app_server)
-    redis = context.redis()
-    assert start_scan(redis, portal.member_id)
-    job_ids = redis.lrange("rq:queue:bulk", 0, -1)
-    forget(portal.member_id, clean=False)
-    context.registry().delete(portal.member_id)
+    redis, member = context.redis(), portal.member_id
+    run = start_scan(redis, member)
+    first = redis.lrange("rq:queue:bulk", 0, -1)[0].decode()
+    forget(member, clean=False)
     app_server.run_jobs()
-    job = Job.fetch(job_ids[0].decode(), connection=redis)
+    job = Job.fetch(first, connection=redis)
     assert job.get_status() == "finished" and job.return_value() == "portal uninstalled"
+    assert run_state(redis, member)["phase"] == "contact"  # nothing loaded
+    context.registry().delete(member)
+    late = enqueue(redis, BULK, f"dedup-scan-{member}-{run}-late", scanrun.scan_job, member, run)
+    app_server.run_jobs()
+    late.refresh()
+    assert late.get_status() == "finished" and late.return_value() == "portal uninstalled"
+    assert not redis.keys(f"b24:p:{member}:*")
 
 
 def saturate(member_id: str, rate: tuple[float, int], stop: threading.Event) -> None:
