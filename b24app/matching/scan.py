@@ -2,7 +2,7 @@
 
 The run that loads, clusters and merges in resumable steps is scanrun.py. Contact pairs come from the matcher's
 index; company pairs from equal normalised titles (SAME when they also share an e-mail or a phone,
-REVIEW otherwise). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and merged
+REVIEW otherwise) and from a shared e-mail or phone under different titles (REVIEW). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and merged
 into its oldest record, only when it has at most MAX_CLUSTER records and every pair inside it is SAME by
 itself (a chain A≈B≈C with A, C judged apart is not). Other clusters and the REVIEW pairs between
 clusters go to the review queue. Pairs remembered as "not a duplicate" are neither joined nor queued.
@@ -104,21 +104,32 @@ def company_contacts(record: dict) -> set[str]:
 
 
 def company_clusters(records: dict[int, dict], skip: set[str]) -> list[Cluster]:
-    """Companies with one normalised title: SAME when they share an e-mail or phone, else REVIEW."""
-    titles: dict[str, list[int]] = {}
+    """Companies with one normalised title: SAME when they also share an e-mail or phone, else REVIEW;
+    companies sharing an e-mail or phone under different titles: REVIEW."""
+    blocks: dict[str, list[int]] = {}
     for i, record in records.items():
-        if title := company_title(record):
-            titles.setdefault(title, []).append(i)
+        keys = {f"t:{title}"} if (title := company_title(record)) else set()
+        for key in keys | {f"c:{c}" for c in company_contacts(record)}:
+            blocks.setdefault(key, []).append(i)
 
     def judge(x: int, y: int) -> tuple[Decision, int, str]:
         shared = company_contacts(records[x]) & company_contacts(records[y])
+        if company_title(records[x]) != company_title(records[y]):
+            titles = f"«{records[x].get('TITLE')}» / «{records[y].get('TITLE')}»"
+            return Decision.REVIEW, 12, f"contact_same ({min(shared)}); titles differ: {titles}"
         if shared:
             return Decision.SAME, 20, f"title_same; contact_same ({min(shared)})"
         return Decision.REVIEW, 12, "title_same; no shared e-mail or phone"
 
-    pairs = [(x, y, *judge(x, y)) for ids in titles.values() if len(ids) <= MAX_TITLE_BLOCK
-             for x, y in combinations(ids, 2)]  # fmt: skip
-    return build_clusters("company", records, pairs, skip, judge)
+    pairs = {
+        (x, y)
+        for ids in blocks.values()
+        if len(ids) <= MAX_TITLE_BLOCK
+        for x, y in combinations(ids, 2)
+    }
+    return build_clusters(
+        "company", records, [(x, y, *judge(x, y)) for x, y in sorted(pairs)], skip, judge
+    )
 
 
 def build_clusters(entity: str, records: dict[int, dict], pairs: Iterable[tuple], skip: set[str],

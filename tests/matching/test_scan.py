@@ -123,13 +123,16 @@ def seed(client, total=2000, n_pairs=120, n_triples=40, n_review=40, n_spouses=3
 
 
 def seed_companies(client) -> list[list[int]]:
-    """«ООО "Ромашка"» twice with one e-mail (merged), «Фонд Добро» twice without (review)."""
-    titles = [('ООО "Ромашка"', "info@romashka.ru"), ("Ромашка", "INFO@romashka.ru"),
-              ("Фонд Добро", "hello@dobro.ru"), ("фонд «Добро»", "")]  # fmt: skip
-    out = client.batch({f"k{i}": ("crm.company.add", {"fields": {"TITLE": t, "EMAIL": [{"VALUE": e}] if e else []}})
-                        for i, (t, e) in enumerate(titles)})  # fmt: skip
+    """«ООО "Ромашка"» twice with one e-mail (merged), «Фонд Добро» twice without (review), and a company
+    renamed by another integration with the same phone (review, never merged)."""
+    titles = [('ООО "Ромашка"', "info@romashka.ru", ""), ("Ромашка", "INFO@romashka.ru", ""),
+              ("Фонд Добро", "hello@dobro.ru", ""), ("фонд «Добро»", "", ""),
+              ("АНО «Свет»", "", "+7 495 111-22-33"), ("Центр помощи Свет", "", "8 (495) 111 22 33")]  # fmt: skip
+    out = client.batch({f"k{i}": ("crm.company.add", {"fields": {
+        "TITLE": t, "EMAIL": [{"VALUE": e}] if e else [], "PHONE": [{"VALUE": p}] if p else []}})
+        for i, (t, e, p) in enumerate(titles)})  # fmt: skip
     ids = [out.raise_errors().result[f"k{i}"] for i in range(len(titles))]
-    return [ids[:2], ids[2:]]
+    return [ids[:2], ids[2:4], ids[4:]]
 
 
 def alive(client, entity="contact") -> dict[int, dict]:
@@ -166,7 +169,7 @@ def test_scan_merges_every_confident_cluster_and_nothing_else(registered, redis)
     print(f"\nscan: {report.contacts} contacts, {report.clusters} clusters, {report.merged_clusters} merged "
           f"({report.merged_records} records merged away), {report.review} to review, {report.requests} HTTP "
           f"requests (sandbox batch counter {counters.get('batch', 0)}), {report.seconds:.1f} s")  # fmt: skip
-    assert report.contacts == 2000 and report.companies == 4
+    assert report.contacts == 2000 and report.companies == 6
     now = alive(client)
     for group in truth.same:
         assert group[0] in now and not set(group[1:]) & set(now), group
@@ -193,6 +196,14 @@ def test_scan_merges_every_confident_cluster_and_nothing_else(registered, redis)
     assert all(tuple(sorted(pair)) in queued for pair in truth.review)
     companies = alive(client, "company")
     assert truth.companies[0][1] not in companies and set(truth.companies[1]) <= set(companies)
+    assert set(truth.companies[2]) <= set(companies)
+    company_queue = {tuple(e["ids"]): e["reasons"] for e in review_entries(redis, registered.member_id).values()
+                     if e["entity"] == "company"}  # fmt: skip
+    assert set(company_queue) == {
+        tuple(sorted(truth.companies[1])),
+        tuple(sorted(truth.companies[2])),
+    }
+    assert "titles differ" in company_queue[tuple(sorted(truth.companies[2]))]
     assert report.merged_records == sum(len(g) - 1 for g in truth.same) + 1
 
     registered.portal.control("DELETE", "/counters")
