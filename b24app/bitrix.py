@@ -212,12 +212,14 @@ class BitrixClient:
 
     # --- single calls -------------------------------------------------------------------------
 
-    def call(self, method: str, params: Mapping | None = None) -> Any:
+    def call(self, method: str, params: Mapping | None = None, idempotent: bool = True) -> Any:
         """The method's ``result`` (a record for ``get``, an id for ``add``, ``True`` for update)."""
-        return self.call_raw(method, params)["result"]
+        return self.call_raw(method, params, idempotent)["result"]
 
-    def call_raw(self, method: str, params: Mapping | None = None) -> dict:
-        """The whole answer (``result``, ``total``, ``next``, ``time``) after the retry policy."""
+    def call_raw(self, method: str, params: Mapping | None = None, idempotent: bool = True) -> dict:
+        """The whole answer (``result``, ``total``, ``next``, ``time``) after the retry policy. A call that
+        is not ``idempotent`` is not repeated after a 5xx or a lost answer (the portal may have done it):
+        the caller re-reads and decides."""
         refreshed = moved = False
         attempt = 0
         while True:
@@ -236,6 +238,8 @@ class BitrixClient:
                 if self.on_moved:
                     self.on_moved(exc.rest_url)
             except BitrixError as exc:
+                if not idempotent and isinstance(exc, BitrixUnavailable):
+                    raise
                 delay = retry_delay(exc, attempt, self.reset_at.get(method), self.attempts)
                 if delay is None:
                     raise
@@ -293,14 +297,16 @@ class BitrixClient:
 
     # --- batches ------------------------------------------------------------------------------
 
-    def batch(self, commands: Mapping[str, tuple[str, Mapping]], halt: bool = False) -> BatchResult:
-        """Run any number of (method, params) commands in order, 50 per request, references intact."""
+    def batch(self, commands: Mapping[str, tuple[str, Mapping]], halt: bool = False,
+              idempotent: bool = True) -> BatchResult:  # fmt: skip
+        """Run any number of (method, params) commands in order, 50 per request, references intact
+        (``idempotent``: see call_raw)."""
         out = BatchResult()
         keys = list(commands)
         for start in range(0, len(keys), BATCH_MAX):
             chunk = keys[start : start + BATCH_MAX]
             cmd = {k: command_text(*commands[k], done=out) for k in chunk}
-            answer = self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd})
+            answer = self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd}, idempotent)
             absorb(out, answer, "batch")
             if halt and out.errors:
                 break

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..bitrix import BATCH_MAX, BitrixClient
+from ..bitrix import BATCH_MAX, BitrixClient, OperationTimeLimited
 from .contacts import normalise_email, normalise_phone
 
 ENTITY_TYPE_ID = {"contact": 3, "company": 4}
@@ -181,7 +181,11 @@ def run_merges(client: BitrixClient, plans: list[MergePlan]) -> list[MergeResult
         cmds: dict[str, tuple[str, dict]] = {}
         for n, plan in enumerate(chunk, len(results)):
             cmds |= write_commands(plan, f"m{n}")
-        out = client.batch(cmds)
+        out = client.batch(cmds, idempotent=False)  # appended e-mails would be appended twice
+        if limited := [e for e in out.errors.values() if isinstance(e, OperationTimeLimited)]:
+            raise limited[
+                0
+            ]  # the portal refused commands for now, not for good: the step repeats later
         results += [result_of(plan, f"m{n}", out) for n, plan in enumerate(chunk, len(results))]
     return results
 
@@ -197,6 +201,21 @@ def note_commands(results: list[MergeResult]) -> dict[str, tuple[str, dict]]:
     for n, result in enumerate(results):
         notes |= comment_commands(result, f"m{n}")
     return notes
+
+
+def without_done_fill(plan: MergePlan, survivor: dict) -> MergePlan:
+    """The plan with the fill the survivor already holds left out (a repeated step must not append an
+    e-mail or phone twice)."""
+    fill = {}
+    for key, value in plan.fill.items():
+        if key in MULTI:
+            have = {MULTI[key](m["VALUE"]) or m["VALUE"] for m in survivor.get(key) or []}
+            value = [m for m in value if (MULTI[key](m["VALUE"]) or m["VALUE"]) not in have]
+            if value:
+                fill[key] = value
+        elif is_empty(survivor.get(key)):
+            fill[key] = value
+    return MergePlan(plan.entity, plan.survivor, plan.losers, fill, plan.align, plan.given_up)
 
 
 def plan_to_dict(plan: MergePlan) -> dict:

@@ -48,6 +48,7 @@ from .merge import (
     plan_merge,
     plan_to_dict,
     run_merges,
+    without_done_fill,
 )
 from .scan import (
     Cluster,
@@ -68,14 +69,15 @@ WORKING_TTL = (
     7 * 86400
 )  # working data of an abandoned run (it holds names, e-mails, phones) expires
 MERGE_CLUSTERS = 40  # clusters per merge step: one read request and about three write requests
-NOTE_ATTEMPTS = 3  # a comment the portal refuses this often is given up (and counted in the report)
+NOTE_ATTEMPTS = 3  # a comment the portal refuses this often for good goes into the report instead
+NOTE_PAUSE = 60.0  # seconds before comments the portal refused are tried again
 FULL = ["*", "UF_*", "EMAIL", "PHONE"]
 LEAN = {
     "contact": ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "DATE_CREATE", "EMAIL", "PHONE"],
     "company": ["ID", "TITLE", "DATE_CREATE", "EMAIL", "PHONE"],
 }
 ACTIVE = ("contact", "company", "cluster", "merge", "notes")
-WORKING = ("contact", "company", "confident", "plans", "notes", "review", "results")
+WORKING = ("contact", "company", "confident", "plans", "notes", "lost", "review", "results")
 POSITION = ("run", "phase", "after", "merged_upto")  # what a step's commit checks it still holds
 
 Progress = Callable[[int, int, str], None]
@@ -196,7 +198,10 @@ def scan_job(member_id: str, run: str) -> str:
             if scan.step(patience=PATIENCE):
                 return "over"
     except (PortalBusy, OperationTimeLimited) as busy:
-        requeue(redis, member_id, run, at=busy.retry_at)
+        # a limit met inside a batch names no moment (bitrix24-rest.md §3.2): a minute then
+        requeue(
+            redis, member_id, run, at=max(busy.retry_at, time.time() + (0 if busy.retry_at else 60))
+        )
         return "waiting for the portal's limit"
     except Exception as exc:
         job = get_current_job()
@@ -260,13 +265,21 @@ class ScanRun:
         state = self.state()
         if state.get("run") != self.run or state.get("phase") not in ACTIVE:
             return True
+        wait = float(state.get("not_before") or 0) - time.time()
+        if wait > 0:
+            if patience is not None:
+                raise PortalBusy(self.member_id, time.time() + wait)
+            time.sleep(wait)
         steps = {"contact": self._contact, "company": self._company, "cluster": self._cluster,
                  "merge": self._merge, "notes": self._notes}  # fmt: skip
         with RequestCounter(self.client) as self.counter:
             if patience is not None and state["phase"] != "cluster":
                 self.client.reserve(patience)  # nothing is sent or changed yet when this gives up
                 self.client.max_wait = STEP_WAIT
-            updates = steps[state["phase"]](state)
+            try:
+                updates = steps[state["phase"]](state)
+            except WatchError:
+                return True  # the run was replaced while this step ran (save_plans)
         if not self.commit(state, updates):
             return True
         state = self.state()
@@ -361,7 +374,7 @@ class ScanRun:
         results += [{"n": n, "ids": c.ids, "status": "GONE", "reason": "записей уже нет / records gone"}
                     for n, c in enumerate(batch, start) if n not in done]  # fmt: skip
         failed = [Cluster(r.plan.entity, r.plan.ids, False, None, f"{r.status}: {r.reason}")
-                  for r in done.values() if not r.merged]  # fmt: skip
+                  for r in done.values() if r.status not in ("SUCCESS", "GONE")]  # fmt: skip
         notes = note_commands(list(done.values()))
         updates: list[tuple] = [
             ("rpush", run_key(self.member_id, "results"), *map(json.dumps, results)),
@@ -380,30 +393,33 @@ class ScanRun:
         return updates + self._after_merges(state, start + len(batch), confident, results, failed)
 
     def _notes(self, state: dict[str, str]) -> list[tuple]:
+        """One request of comments. Refused for now (limits, 5xx): kept and tried again in NOTE_PAUSE;
+        refused NOTE_ATTEMPTS times for good: kept in the report instead of the timeline."""
         notes = json.loads(self.redis.get(run_key(self.member_id, "notes")) or "{}")
         now = dict(list(notes.items())[:PAGE])  # one request per step: a repeat never writes twice
         out = self.client.batch({k: tuple(v) for k, v in now.items()})
-        failed = {k: v for k, v in now.items() if k in out.errors}
-        attempts = int(state.get("note_attempts", 0)) + 1
         rest = {k: v for k, v in notes.items() if k not in now}
-        if failed and attempts < NOTE_ATTEMPTS:
+        later = {k: v for k, v in now.items() if k in out.errors and out.errors[k].retryable}
+        refused = {k: v for k, v in now.items() if k in out.errors and k not in later}
+        attempts = int(state.get("note_attempts", 0)) + bool(refused)
+        if later or (refused and attempts < NOTE_ATTEMPTS):
             reason = "; ".join(f"{k}: {e.code}" for k, e in out.errors.items())
-            return [("set", run_key(self.member_id, "notes"), json.dumps(failed | rest)),
-                    self.fields(note_attempts=attempts, error=f"timeline comments: {reason}"[:500])]  # fmt: skip
+            return [("set", run_key(self.member_id, "notes"), json.dumps(later | refused | rest)),
+                    self.fields(note_attempts=attempts, not_before=time.time() + NOTE_PAUSE,
+                                error=f"timeline comments: {reason}"[:500])]  # fmt: skip
+        updates: list[tuple] = [self.fields(note_attempts=0)]
+        lost = [v[1]["fields"] for v in refused.values()]
+        if lost:
+            updates.append(("rpush", run_key(self.member_id, "lost"), *map(json.dumps, lost)))
         if rest:
-            return [("set", run_key(self.member_id, "notes"), json.dumps(rest)), self.fields(note_attempts=0),
-                    ("hincrby", self.key, "notes_lost", len(failed))]  # fmt: skip
-        left = failed
-        state = {**state, "notes_lost": str(int(state.get("notes_lost", 0)) + len(left))}
-        updates = [
-            ("delete", run_key(self.member_id, "notes")),
-            self.fields(notes_lost=state["notes_lost"]),
-        ]
-        merged_upto = int(state.get("merged_upto", 0))
-        return updates + self._after_merges(state, merged_upto, self.confident(), [], [])
+            return [*updates, ("set", run_key(self.member_id, "notes"), json.dumps(rest))]
+        updates.append(("delete", run_key(self.member_id, "notes")))
+        return updates + self._after_merges(
+            state, int(state.get("merged_upto", 0)), self.confident(), [], [], lost
+        )
 
     def _after_merges(self, state: dict[str, str], merged_upto: int, confident: list[Cluster],
-                      results: list[dict], failed: list[Cluster]) -> list[tuple]:  # fmt: skip
+                      results: list[dict], failed: list[Cluster], lost: list[dict] | None = None) -> list[tuple]:  # fmt: skip
         """Back to merging while clusters are left, else the run's end."""
         if merged_upto < len(confident):
             return [self.fields(phase="merge")]
@@ -412,10 +428,13 @@ class ScanRun:
             Cluster(**json.loads(c))
             for c in self.redis.lrange(run_key(self.member_id, "review"), 0, -1)
         ]
-        return self._finish(state, confident, review + failed, done + results)
+        lost = [
+            json.loads(n) for n in self.redis.lrange(run_key(self.member_id, "lost"), 0, -1)
+        ] + (lost or [])
+        return self._finish(state, confident, review + failed, done + results, lost)
 
     def _finish(self, state: dict[str, str], confident: list[Cluster], review: list[Cluster],
-                results: list[dict]) -> list[tuple]:  # fmt: skip
+                results: list[dict], lost: list[dict] | None = None) -> list[tuple]:  # fmt: skip
         """The report saved as the portal's last one; the run's working data dropped."""
         report = ScanReport(
             contacts=int(state.get("loaded_contact", 0)),
@@ -432,8 +451,11 @@ class ScanRun:
         report.seconds = round(
             (datetime.now(UTC) - datetime.fromisoformat(state["started"])).total_seconds(), 1
         )
+        report.rows += [
+            lost_row(note, len(report.rows) + n) for n, note in enumerate(lost or [], 1)
+        ]
         meta = {**vars(report), "run": self.run, "dry_run": state.get("dry_run") == "1",
-                "notes_lost": int(state.get("notes_lost", 0)), "started": state["started"], "finished": now_iso()}  # fmt: skip
+                "notes_lost": len(lost or []), "started": state["started"], "finished": now_iso()}  # fmt: skip
         return [
             (
                 "set",
@@ -468,39 +490,55 @@ class ScanRun:
         return [Cluster(**c) for c in json.loads(raw)] if raw else []
 
     def saved_plans(self, start: int) -> dict[int, MergePlan] | None:
-        """The plans an earlier attempt of this merge step saved, or None."""
+        """The plans an earlier attempt of this run's merge step at ``start`` saved, or None."""
         raw = self.redis.get(run_key(self.member_id, "plans"))
         data = json.loads(raw) if raw else None
-        if not data or data["start"] != start:
+        if not data or data["start"] != start or data.get("run") != self.run:
             return None
         return {int(n): plan_from_dict(p) for n, p in data["plans"].items()}
 
     def save_plans(self, start: int, plans: dict[int, MergePlan]) -> None:
-        """Keep the plans (with the values the losers give up) before any write is sent."""
-        if self.redis.hget(self.key, "run") != self.run.encode():
-            return  # the portal forgot this run: keep nothing of it
-        data = {"start": start, "plans": {str(n): plan_to_dict(p) for n, p in plans.items()}}
-        self.redis.set(
-            run_key(self.member_id, "plans"), json.dumps(data, ensure_ascii=False), ex=WORKING_TTL
-        )
+        """Keep the plans (with the values the losers give up) before any write is sent; only while the
+        run is the portal's current one."""
+        data = {
+            "run": self.run,
+            "start": start,
+            "plans": {str(n): plan_to_dict(p) for n, p in plans.items()},
+        }
+        with self.redis.pipeline() as pipe:
+            pipe.watch(self.key)
+            if pipe.hget(self.key, "run") != self.run.encode():
+                raise WatchError("the run was replaced")
+            pipe.multi()
+            pipe.set(
+                run_key(self.member_id, "plans"),
+                json.dumps(data, ensure_ascii=False),
+                ex=WORKING_TTL,
+            )
+            pipe.execute()  # WatchError if the run changed meanwhile: the step ends without writing
 
 
 def resume(
     saved: dict[int, MergePlan], fresh: dict[int, list[dict]]
 ) -> tuple[dict[int, MergePlan], dict[int, MergeResult]]:
-    """A repeated merge step: the saved plans still to run (losers already gone left out) and the ones an
-    earlier attempt completed (survivor present, every loser gone)."""
+    """A repeated merge step: the saved plans still to run (without the losers already merged and the
+    fill already written) and the outcomes an earlier attempt settled: SUCCESS when the survivor is there
+    and every loser gone; GONE for the losers left when the survivor itself is gone (their comments keep
+    what they gave up)."""
     todo, done = {}, {}
     for n, plan in saved.items():
-        present = {int(r["ID"]) for r in fresh.get(n, [])}
-        losers = [i for i in plan.losers if i in present]
-        if plan.survivor not in present:
-            continue  # reported GONE
-        if not losers:
+        rows = {int(r["ID"]): r for r in fresh.get(n, [])}
+        losers = [i for i in plan.losers if i in rows]
+        kept = MergePlan(plan.entity, plan.survivor, losers, plan.fill,
+                         {i: a for i, a in plan.align.items() if i in losers},
+                         {i: g for i, g in plan.given_up.items() if i in losers})  # fmt: skip
+        if plan.survivor not in rows:
+            if losers:
+                done[n] = MergeResult(kept, "GONE", f"#{plan.survivor} is gone")
+        elif not losers:
             done[n] = MergeResult(plan, "SUCCESS")
-            continue
-        todo[n] = MergePlan(plan.entity, plan.survivor, losers, plan.fill,
-                            {i: a for i, a in plan.align.items() if i in losers}, plan.given_up)  # fmt: skip
+        else:
+            todo[n] = without_done_fill(kept, rows[plan.survivor])
     return todo, done
 
 
@@ -512,7 +550,16 @@ def progress_of(state: dict[str, str]) -> tuple[int, int, str]:
         return int(state.get(f"loaded_{last}", 0)), int(state.get(f"total_{last}", 0)), what
     if last == "merge" or (last == "cluster" and state.get("phase") in ("merge", "notes")):
         return int(state.get("merged_upto", 0)), int(state.get("confident", 0)), "clusters merged"
-    return 1, 1, "clustered"
+    if last == "cluster":
+        return 1, 1, "clustered"
+    return 0, 0, ""
+
+
+def lost_row(note: dict, number: int) -> dict:
+    """A report row keeping a timeline comment the portal refused (its text is the values given up)."""
+    return {"cluster": number, "entity": note.get("ENTITY_TYPE", ""), "ids": str(note.get("ENTITY_ID", "")),
+            "survivor": "", "action": "comment lost", "score": "",
+            "reasons": f"комментарий не записан / comment not written: {note.get('COMMENT', '')}"}  # fmt: skip
 
 
 def lean_json(record: dict) -> str:

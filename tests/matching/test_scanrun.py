@@ -320,3 +320,197 @@ def test_a_long_scan_gives_the_worker_back_to_other_portals(sandbox, portal, app
     assert waited < 4.0 and b_ended < finished
     assert int(state["jobs"]) >= 3  # it yielded
     assert_truth_merged(client, truth, before)
+
+
+# --- repeated and refused merge steps (one pair: Иван Петров twice, the younger with one more e-mail) ---
+
+
+def pair(client, last: str = "Петров") -> tuple[int, int]:
+    """The survivor (POST «Бухгалтер», s@x.ru) and its duplicate (POST «Директор», s@x.ru + l@x.ru)."""
+    ids = []
+    domain = {"Петров": "x.ru"}.get(last, "y.ru")
+    for post, emails in (
+        ("Бухгалтер", [f"s@{domain}"]),
+        ("Директор", [f"s@{domain}", f"l@{domain}"]),
+    ):
+        fields = {"NAME": "Иван", "LAST_NAME": last, "POST": post,
+                  "EMAIL": [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in emails]}  # fmt: skip
+        ids.append(int(client.call("crm.contact.add", {"fields": fields})))
+    return ids[0], ids[1]
+
+
+def to_merge_phase(client, redis, member) -> str:
+    run = begin_run(redis, member)
+    scan = ScanRun(client, redis, member, run)
+    while run_state(redis, member)["phase"] != "merge":
+        scan.step()
+    return run
+
+
+def finish(client, redis, member, run) -> None:
+    while not ScanRun(client, redis, member, run).step():
+        pass
+
+
+def emails_of(client, contact_id) -> list[str]:
+    return [
+        m["VALUE"] for m in client.call("crm.contact.get", {"id": contact_id}).get("EMAIL") or []
+    ]
+
+
+def die_before_the_merge_commit(monkeypatch) -> None:
+    real = ScanRun.commit
+
+    def commit(self, before, updates):
+        if before["phase"] == "merge" and not getattr(commit, "done", False):
+            commit.done = True
+            raise ConnectionError("worker killed")
+        return real(self, before, updates)
+
+    monkeypatch.setattr(ScanRun, "commit", commit)
+
+
+def test_a_repeated_merge_step_never_appends_an_email_twice(registered, redis, monkeypatch):
+    """Attempt 1 writes the fill and the alignment, mergeBatch is refused, the worker dies; the repeat
+    (saved plan) leaves out the e-mail already appended, merges, and comments «Директор» once (§4.1, §4.4)."""
+    from tests.matching.test_scan import comments
+
+    client, member = registered.client(), registered.member_id
+    survivor, loser = pair(client)
+    run = to_merge_phase(client, redis, member)
+    registered.portal.control("POST", "/faults", json={"method": "crm.entity.mergeBatch", "error": "ERROR_CORE",
+                                                       "status": 400})  # fmt: skip
+    die_before_the_merge_commit(monkeypatch)
+    with pytest.raises(ConnectionError):
+        ScanRun(client, redis, member, run).step()
+    assert sorted(emails_of(client, survivor)) == ["l@x.ru", "s@x.ru"]  # attempt 1 did write
+    finish(client, redis, member, run)
+    assert sorted(emails_of(client, survivor)) == ["l@x.ru", "s@x.ru"]
+    assert not alive(client).get(loser) and last_report(redis, member).merged_clusters == 1
+    assert comments(registered.portal, survivor).count("«Директор»") == 1
+
+
+def test_a_lost_answer_to_the_merge_batch_is_not_sent_again(registered, redis, monkeypatch):
+    """The portal merged, but the answer was lost (a timeout): the write batch is not repeated inline
+    (it would append the e-mail again); the step is, and counts the merge as done."""
+    from b24app.bitrix import BitrixClient, BitrixUnavailable
+    from tests.matching.test_scan import comments
+
+    client, member = registered.client(), registered.member_id
+    survivor, loser = pair(client)
+    run = to_merge_phase(client, redis, member)
+    real, lost = BitrixClient._post, []
+
+    async def answer_lost(self, method, params, token):
+        answer = await real(self, method, params, token)
+        if method == "batch" and "mergeBatch" in str(params) and not lost:
+            lost.append(method)
+            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
+        return answer
+
+    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    with pytest.raises(BitrixUnavailable):
+        ScanRun(client, redis, member, run).step()
+    finish(client, redis, member, run)
+    assert sorted(emails_of(client, survivor)) == ["l@x.ru", "s@x.ru"] and loser not in alive(
+        client
+    )
+    assert last_report(redis, member).merged_clusters == 1
+    assert "«Директор»" in comments(registered.portal, survivor)
+
+
+def test_a_survivor_merged_away_meanwhile_leaves_the_loser_its_old_values_in_a_comment(
+    registered, redis, monkeypatch
+):
+    """Attempt 1 aligned the loser to the survivor and died; someone deleted the survivor before the
+    repeat: the loser stays, and a comment on it keeps its old POST."""
+    from tests.matching.test_scan import comments
+
+    client, member = registered.client(), registered.member_id
+    survivor, loser = pair(client)
+    run = to_merge_phase(client, redis, member)
+    registered.portal.control("POST", "/faults", json={"method": "crm.entity.mergeBatch", "error": "ERROR_CORE",
+                                                       "status": 400})  # fmt: skip
+    die_before_the_merge_commit(monkeypatch)
+    with pytest.raises(ConnectionError):
+        ScanRun(client, redis, member, run).step()
+    client.call("crm.contact.delete", {"id": survivor})
+    finish(client, redis, member, run)
+    assert loser in alive(client) and "«Директор»" in comments(registered.portal, loser)
+    assert [r["action"] for r in last_report(redis, member).rows] == ["skipped"]
+
+
+def test_comments_refused_for_now_wait_and_refused_for_good_go_to_the_report(
+    registered, redis, monkeypatch
+):
+    """The operating limit on crm.timeline.comment.add three times: the comment waits NOTE_PAUSE each
+    time and is written in the end. Refused for good (a 400) three times: its text is in the report."""
+    from tests.matching.test_scan import comments
+
+    monkeypatch.setattr(scanrun, "NOTE_PAUSE", 0.05)
+    client, member = registered.client(), registered.member_id
+    survivor, _ = pair(client)
+    run = to_merge_phase(client, redis, member)
+    registered.portal.control("POST", "/faults", json={"method": "crm.timeline.comment.add", "count": 3,
+                              "error": "OPERATION_TIME_LIMIT", "status": 429})  # fmt: skip
+    finish(client, redis, member, run)
+    assert "«Директор»" in comments(registered.portal, survivor)
+    assert scanrun.report_meta(redis, member)["notes_lost"] == 0
+
+    other, _ = pair(client, "Сидоров")
+    run = to_merge_phase(client, redis, member)
+    registered.portal.control("POST", "/faults", json={"method": "crm.timeline.comment.add", "count": 3,
+                              "error": "ERROR_CORE", "status": 400})  # fmt: skip
+    finish(client, redis, member, run)
+    report = last_report(redis, member)
+    lost = [r for r in report.rows if r["action"] == "comment lost"]
+    assert len(lost) == 1 and lost[0]["ids"] == str(other) and "«Директор»" in lost[0]["reasons"]
+    assert "«Директор»" not in comments(registered.portal, other)
+
+
+def test_the_operating_limit_inside_a_batch_reschedules_the_job_a_minute_later(portal, app_server):
+    """OPERATION_TIME_LIMIT on a command inside a batch names no reset time (bitrix24-rest.md §3.2): the
+    job is scheduled about a minute ahead, not at once."""
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    install(portal, app_server)
+    redis, member = context.redis(), portal.member_id
+    seed(context.client(member), **SMALL, companies=False)
+    run = begin_run(redis, member)
+    ScanRun(
+        context.client(member), redis, member, run
+    ).step()  # the counted first page: a plain call
+    portal.control("POST", "/faults", json={"method": "crm.contact.list", "error": "OPERATION_TIME_LIMIT",
+                                            "status": 429, "count": 60})  # fmt: skip
+    scheduled = ScheduledJobRegistry(queue=Queue("bulk", connection=redis))
+    began = time.time()
+    assert scanrun.scan_job(member, run) == "waiting for the portal's limit"
+    [job_id] = scheduled.get_job_ids()
+    assert began + 50 < redis.zscore(scheduled.key, job_id) < began + 70
+
+
+def test_plans_saved_by_another_run_are_not_taken_as_this_runs(registered, redis):
+    """A replaced run's late write of its plans is ignored: the new run plans and merges for itself."""
+    import json
+
+    from b24app.matching.merge import MergePlan, plan_to_dict
+
+    client, member = registered.client(), registered.member_id
+    survivor, loser = pair(client)
+    run = to_merge_phase(client, redis, member)
+    stale = {
+        "run": "someoneelse",
+        "start": 0,
+        "plans": {"0": plan_to_dict(MergePlan("contact", 999, [998]))},
+    }
+    redis.set(scanrun.run_key(member, "plans"), json.dumps(stale))
+    finish(client, redis, member, run)
+    assert loser not in alive(client) and last_report(redis, member).merged_clusters == 1
+
+
+def test_progress_before_the_first_step_is_empty():
+    """A run that has not taken a step yet shows no figures (the page says «начинаем»)."""
+    from b24app.matching.scanrun import progress_of
+
+    assert progress_of({"run": "x", "phase": "contact", "after": ""}) == (0, 0, "")
