@@ -270,14 +270,14 @@ def create_contact(
                                         dict.fromkeys(filter(None, map(normalise_phone, person.phones)))]}  # fmt: skip
     if contact_type:
         fields["TYPE_ID"] = contact_type
-    return int(client.call("crm.contact.add", {"fields": fields}))
+    return int(client.call("crm.contact.add", {"fields": fields}, idempotent=False))
 
 
 def link_contact(client: BitrixClient, row: dict, person: Person, extra_fields: dict) -> None:
     """Fill the linked contact's blank fields and append new e-mails and phones; nothing is overwritten."""
     fields = blanks_to_fill(row, person, extra_fields)
     if fields:
-        client.call("crm.contact.update", {"id": int(row["ID"]), "fields": fields})
+        client.call("crm.contact.update", {"id": int(row["ID"]), "fields": fields}, idempotent=False)
 
 
 def blanks_to_fill(row: dict, person: Person, extra_fields: dict) -> dict[str, Any]:

@@ -272,3 +272,26 @@ def test_twenty_concurrent_intakes_of_one_new_person_make_one_contact(
     assert len(ids) == 20 and len(set(ids)) == 1
     assert len(contacts(registered)) == 1
     assert registered.portal.control("GET", "/counters")["crm.contact.add"] == 1
+
+
+def test_a_lost_answer_to_the_add_is_not_sent_again_and_the_retry_links(
+    registered, intake, monkeypatch
+):
+    """crm.contact.add reached the portal but its answer was lost (a timeout): the client does not send
+    it again (that would make a twin); the intake fails, and its retry finds and links the new contact."""
+    from b24app.bitrix import BitrixClient, BitrixUnavailable
+
+    real, lost = BitrixClient._post, []
+
+    async def answer_lost(self, method, params, token):
+        answer = await real(self, method, params, token)
+        if method == "crm.contact.add" and not lost:
+            lost.append(method)
+            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
+        return answer
+
+    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    with pytest.raises(BitrixUnavailable):
+        intake(ANNA)
+    outcome = intake(ANNA)
+    assert outcome.action == "linked" and len(contacts(registered)) == 1
