@@ -277,7 +277,9 @@ def link_contact(client: BitrixClient, row: dict, person: Person, extra_fields: 
     """Fill the linked contact's blank fields and append new e-mails and phones; nothing is overwritten."""
     fields = blanks_to_fill(row, person, extra_fields)
     if fields:
-        client.call("crm.contact.update", {"id": int(row["ID"]), "fields": fields}, idempotent=False)
+        client.call(
+            "crm.contact.update", {"id": int(row["ID"]), "fields": fields}, idempotent=False
+        )
 
 
 def blanks_to_fill(row: dict, person: Person, extra_fields: dict) -> dict[str, Any]:
