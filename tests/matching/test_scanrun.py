@@ -30,7 +30,7 @@ from b24app.matching.scanrun import (
 )
 from b24app.signing import sign
 from tests.conftest import PortalClient
-from tests.matching.test_scan import alive, install, seed
+from tests.matching.test_scan import alive, comments, install, seed
 
 SMALL = {"total": 300, "n_pairs": 8, "n_triples": 3, "n_review": 3, "n_spouses": 3, "n_fathers": 2,
          "n_namesakes": 3}  # fmt: skip
@@ -50,6 +50,23 @@ def fail_next_batch(portal) -> None:
     """The portal's next batch request fails with a non-retryable error (docs/sandbox.md, faults)."""
     portal.control("POST", "/faults", json={"method": "batch", "error": "ERROR_CORE", "status": 400,
                                             "description": "injected"})  # fmt: skip
+
+
+def finish(client, redis, member, run) -> None:
+    while not ScanRun(client, redis, member, run).step():
+        pass
+
+
+def die_before_the_merge_commit(monkeypatch) -> None:
+    real = ScanRun.commit
+
+    def commit(self, before, updates):
+        if before["phase"] == "merge" and not getattr(commit, "done", False):
+            commit.done = True
+            raise ConnectionError("worker killed")
+        return real(self, before, updates)
+
+    monkeypatch.setattr(ScanRun, "commit", commit)
 
 
 def test_a_run_resumes_after_failed_steps_and_merges_exactly_once(registered, redis, monkeypatch):
@@ -99,28 +116,16 @@ def test_a_merge_step_repeated_after_its_writes_keeps_every_given_up_value(
     """The worker dies after a merge step's writes and mergeBatch but before the step's commit (the
     commit is made to fail once). The repeated step finds the saved plans: the clusters whose losers are
     gone count as merged, and the comment with each loser's differing POST is still written (§4.4)."""
-    from tests.matching.test_scan import comments
-
     client = registered.client()
     truth = seed(client, **SMALL, companies=False)
     run_id = begin_run(redis, registered.member_id)
     scan = ScanRun(client, redis, registered.member_id, run_id)
-    real_commit = ScanRun.commit
-
-    def dies_after_writes(self, before, updates):
-        if before["phase"] == "merge" and not getattr(dies_after_writes, "done", False):
-            dies_after_writes.done = True
-            raise ConnectionError("worker killed")
-        return real_commit(self, before, updates)
-
-    monkeypatch.setattr(ScanRun, "commit", dies_after_writes)
+    die_before_the_merge_commit(monkeypatch)
     with pytest.raises(ConnectionError):
         while not scan.step():
             pass
     assert run_state(redis, registered.member_id)["phase"] == "merge"
-    again = ScanRun(client, redis, registered.member_id, run_id)  # the retried job
-    while not again.step():
-        pass
+    finish(client, redis, registered.member_id, run_id)  # the retried job
     report = last_report(redis, registered.member_id)
     assert report.merged_clusters == len(truth.same) and not any(
         r["action"] == "skipped" for r in report.rows
@@ -347,34 +352,15 @@ def to_merge_phase(client, redis, member) -> str:
     return run
 
 
-def finish(client, redis, member, run) -> None:
-    while not ScanRun(client, redis, member, run).step():
-        pass
-
-
 def emails_of(client, contact_id) -> list[str]:
     return [
         m["VALUE"] for m in client.call("crm.contact.get", {"id": contact_id}).get("EMAIL") or []
     ]
 
 
-def die_before_the_merge_commit(monkeypatch) -> None:
-    real = ScanRun.commit
-
-    def commit(self, before, updates):
-        if before["phase"] == "merge" and not getattr(commit, "done", False):
-            commit.done = True
-            raise ConnectionError("worker killed")
-        return real(self, before, updates)
-
-    monkeypatch.setattr(ScanRun, "commit", commit)
-
-
 def test_a_repeated_merge_step_never_appends_an_email_twice(registered, redis, monkeypatch):
     """Attempt 1 writes the fill and the alignment, mergeBatch is refused, the worker dies; the repeat
     (saved plan) leaves out the e-mail already appended, merges, and comments «Директор» once (§4.1, §4.4)."""
-    from tests.matching.test_scan import comments
-
     client, member = registered.client(), registered.member_id
     survivor, loser = pair(client)
     run = to_merge_phase(client, redis, member)
@@ -394,7 +380,6 @@ def test_a_lost_answer_to_the_merge_batch_is_not_sent_again(registered, redis, m
     """The portal merged, but the answer was lost (a timeout): the write batch is not repeated inline
     (it would append the e-mail again); the step is, and counts the merge as done."""
     from b24app.bitrix import BitrixClient, BitrixUnavailable
-    from tests.matching.test_scan import comments
 
     client, member = registered.client(), registered.member_id
     survivor, loser = pair(client)
@@ -424,8 +409,6 @@ def test_a_survivor_merged_away_meanwhile_leaves_the_loser_its_old_values_in_a_c
 ):
     """Attempt 1 aligned the loser to the survivor and died; someone deleted the survivor before the
     repeat: the loser stays, and a comment on it keeps its old POST."""
-    from tests.matching.test_scan import comments
-
     client, member = registered.client(), registered.member_id
     survivor, loser = pair(client)
     run = to_merge_phase(client, redis, member)
@@ -445,8 +428,6 @@ def test_comments_refused_for_now_wait_and_refused_for_good_go_to_the_report(
 ):
     """The operating limit on crm.timeline.comment.add three times: the comment waits NOTE_PAUSE each
     time and is written in the end. Refused for good (a 400) three times: its text is in the report."""
-    from tests.matching.test_scan import comments
-
     monkeypatch.setattr(scanrun, "NOTE_PAUSE", 0.05)
     client, member = registered.client(), registered.member_id
     survivor, _ = pair(client)
