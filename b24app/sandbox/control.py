@@ -251,6 +251,18 @@ def add_fault(member_id: str) -> Response:
     return jsonify(entry)
 
 
+@bp.post("/oauth-server/faults")
+def add_oauth_fault() -> Response:
+    """The OAuth server itself fails the next ``count`` calls of ``method`` (oauth.token, oauth.app.info)."""
+    cfg = body()
+    if cfg.get("method") not in ("oauth.token", "oauth.app.info", "*"):
+        raise ControlError("method must be oauth.token, oauth.app.info or *")
+    with world().lock:
+        entry = faults.plan_server(world(), cfg["method"], count=cfg.get("count", 1), error=cfg.get("error", "INTERNAL"),
+                                   description=cfg.get("description", ""), status=cfg.get("status", 503))  # fmt: skip
+    return jsonify(entry)
+
+
 @bp.post("/tokens/expire")
 def expire_tokens() -> Response:
     """Make access tokens expired now (all, or one portal's)."""

@@ -15,6 +15,26 @@ def plan(portal: Portal, method: str, count: int = 1, error: str | None = None,
     return entry
 
 
+OAUTH_SERVER = (
+    "oauth-server"  # the key of the OAuth server's own fault plans (it fails for every portal)
+)
+
+
+def plan_server(world, method: str, **kw) -> dict:
+    """A fault plan of the OAuth server itself: ``oauth.token`` or ``oauth.app.info`` fails whatever the token."""
+    return plan(_ServerKey(world), method, **kw)
+
+
+class _ServerKey:
+    def __init__(self, world):
+        self.world, self.member_id = world, OAUTH_SERVER
+
+
+def take_server(world, method: str) -> dict | None:
+    """The OAuth server's own fault for this call, if any (call under the world lock)."""
+    return take(_ServerKey(world), method)
+
+
 def take(portal: Portal, method: str) -> dict | None:
     """The fault that applies to this call, if any, counting it down (call under the world lock)."""
     for entry in portal.world.runtime.get("faults", {}).get(portal.member_id, []):

@@ -74,12 +74,3 @@ def test_access_token_lifetime_is_configurable(sandbox, portal, recorder):
         auth["client_endpoint"] + "user.current", json={"auth": auth["access_token"]}, timeout=10
     )
     assert resp.json()["error"] == "expired_token"
-
-
-def test_app_info_on_the_oauth_server(sandbox, installed_app):
-    """§1.2: app.info (also at the OAuth server's REST endpoint) verifies a token and says INSTALLED."""
-    resp = requests.post(installed_app.auth["server_endpoint"] + "app.info",
-                         json={"auth": installed_app.auth["access_token"]}, timeout=10)  # fmt: skip
-    info = resp.json()["result"]
-    assert info["INSTALLED"] is True and info["client_id"] == installed_app.app["client_id"]
-    assert info["member_id"] == installed_app.auth["member_id"]

@@ -7,13 +7,14 @@ from ..errors import RestError
 
 
 def app_info(call: Call) -> dict:
-    """Who the token belongs to and whether the install was finished (INSTALLED)."""
+    """The portal's answer: exactly the documented fields, nothing naming the app or the portal
+    (docs api-reference/common/system/app-info.md)."""
     app = call.require_app()
     inst = call.portal.install(app["client_id"]) or {}
     return {
         "ID": app["id"],
         "CODE": app["code"],
-        "VERSION": app["version"],
+        "VERSION": inst.get("version", app["version"]),
         "STATUS": "L",
         "INSTALLED": bool(inst.get("installed")),
         "PAYMENT_EXPIRED": "N",
@@ -22,10 +23,6 @@ def app_info(call: Call) -> dict:
         "LICENSE": "ru_project",
         "LICENSE_TYPE": "project",
         "LICENSE_FAMILY": "project",
-        "client_id": app["client_id"],
-        "member_id": call.portal.member_id,
-        "domain": call.portal.domain,
-        "scope": app["scopes"],
     }
 
 

@@ -68,9 +68,9 @@ def find(portal: Portal, entity: str, raw_id: Any) -> dict:
 
 
 def fields_param(call: Call) -> dict:
+    """``fields`` as an object; absent or not an object is refused, as the classic methods do
+    (docs api-reference/crm/contacts/crm-contact-add.md, "Parameter 'fields' must be array.")."""
     fields = call.get("fields", "FIELDS")
-    if fields is None or fields == "":
-        fields = {}
     if not isinstance(fields, dict):
         raise RestError("", "Parameter 'fields' must be array.", 400)
     return {str(k).upper(): v for k, v in fields.items()}
