@@ -521,25 +521,43 @@ def check_ascending(before: list[dict], rows: list[dict], id_field: str, method:
 
 
 def for_portal(registry, member_id: str, client_id: str, client_secret: str, limiter=None,
-               url_template: str = "{protocol}://{domain}/rest/") -> BitrixClient:  # fmt: skip
-    """A client for an installed portal: its tokens from the registry, refresh under the portal's lock."""
-    from .oauth import refresh_tokens
-    from .portals import domain_from_rest_url
+               oauth_servers=()) -> BitrixClient:  # fmt: skip
+    """A client for an installed portal: its tokens from the registry, refreshed under the portal's lock
+    and only at a trusted OAuth server (``oauth_servers``)."""
+    from .oauth import RefreshUnavailable, refresh_tokens
 
     portal = registry.require(member_id)
+    allowed = list(oauth_servers)
 
     def token() -> str:
         return registry.require(member_id).access_token
 
     def refresh(stale: str) -> str:
-        return refresh_tokens(registry, member_id, stale, client_id, client_secret).access_token
+        try:
+            return refresh_tokens(
+                registry, member_id, stale, client_id, client_secret, allowed
+            ).access_token
+        except RefreshUnavailable as exc:
+            raise BitrixUnavailable("OAUTH_UNAVAILABLE", str(exc), 503, "oauth.token") from None
 
     def moved(rest_url: str) -> None:
         current = registry.require(member_id)
         current.client_endpoint = rest_url
-        current.domain = domain_from_rest_url(rest_url, url_template) or current.domain
+        current.domain = confirmed_domain(current, allowed) or current.domain
         registry.save(current)
 
     return BitrixClient(
         portal.client_endpoint, TokenSource(token, refresh), limiter, member_id, portal.rate, moved
     )
+
+
+def confirmed_domain(portal, allowed) -> str | None:
+    """The portal's domain as its OAuth server now reports it (after a 302 move), or None."""
+    from .errors import InboundError
+    from .trust import app_info, server_for
+
+    server = server_for(portal.server_endpoint, allowed)
+    try:
+        return app_info(server, portal.access_token).domain if server else None
+    except InboundError:
+        return None

@@ -15,4 +15,4 @@ class Settings(BaseSettings):
     client_secret: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("dev-only-change-me")
     bx24_js_url: str = "//api.bitrix24.com/api/v1/"
-    portal_url_template: str = "{protocol}://{domain}/rest/"
+    oauth_servers: str = "https://oauth.bitrix.info,https://oauth.bitrix24.tech"

@@ -44,10 +44,17 @@ def limiter():
     return PortalRateLimiter(redis())
 
 
+def oauth_servers():
+    """The OAuth servers this deployment trusts (``B24APP_OAUTH_SERVERS``)."""
+    from .trust import servers
+
+    return servers(settings().oauth_servers)
+
+
 def client(member_id: str):
     """A REST client for an installed portal, sharing the portal's rate limiter with every process."""
     from .bitrix import for_portal
 
     s = settings()
     return for_portal(registry(), member_id, s.client_id, s.client_secret.get_secret_value(), limiter(),
-                      url_template=s.portal_url_template)  # fmt: skip
+                      oauth_servers=oauth_servers())  # fmt: skip

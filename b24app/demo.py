@@ -122,7 +122,7 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
         "B24APP_CLIENT_ID": app["client_id"],
         "B24APP_CLIENT_SECRET": app["client_secret"],
         "B24APP_BX24_JS_URL": f"{sandbox}/bx24.js",
-        "B24APP_PORTAL_URL_TEMPLATE": f"{sandbox}/p/{{domain}}/rest/",
+        "B24APP_OAUTH_SERVERS": f"{sandbox}/oauth-server",
         "B24APP_SECRET_KEY": secrets.token_urlsafe(32),
     }
     children.start([py, "-m", "b24app", "web", "--port", str(web_port)], env)

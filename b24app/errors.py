@@ -3,7 +3,8 @@
 Blago24Error
 ├── InboundError            (has .status: what we answer the sender)
 │   ├── BadRequest          400: unparsable or incomplete input, named in the message
-│   ├── Unauthorized        401: a signature, application_token or member_id that does not match
+│   ├── Unauthorized        401: a signature, token, application_token or member_id not confirmed
+│   ├── Forbidden           403: a confirmed user who may not do this (not a portal admin)
 │   └── Unavailable         503: a dependency (the portal) cannot be reached now
 ├── BitrixError             outbound REST errors: their own tree in bitrix.py
 ├── PortalBusy              ratelimit.py: the portal's limit would keep a job waiting; ``retry_at``
@@ -29,6 +30,10 @@ class BadRequest(InboundError):
 
 class Unauthorized(InboundError):
     status = 401
+
+
+class Forbidden(InboundError):
+    status = 403
 
 
 class Unavailable(InboundError):

@@ -1,5 +1,6 @@
 """Parse what Bitrix24 posts to the app (bracket-key form bodies) into typed, frozen models."""
 
+import hmac
 from collections.abc import Iterable
 from typing import Any
 
@@ -7,13 +8,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import BadRequest, Unauthorized
 
+MAX_KEYS = 10_000  # a Timepad order hook with many tickets stays far below
+MAX_DEPTH = 8  # bracket levels: data[FIELDS][PHONE][0][VALUE] is 4
+MAX_BODY = 2 * 1024 * 1024
+
 
 def unflatten(pairs: Iterable[tuple[str, str]]) -> dict:
-    """``auth[access_token]=x&data[FIELDS][ID]=1`` → nested dicts (keys 0..n-1 become lists)."""
+    """``auth[access_token]=x&data[FIELDS][ID]=1`` → nested dicts (keys 0..n-1 become lists);
+    BadRequest past ``MAX_KEYS`` keys or ``MAX_DEPTH`` bracket levels."""
     out: dict = {}
-    for key, value in pairs:
+    for n, (key, value) in enumerate(pairs, 1):
+        if n > MAX_KEYS:
+            raise BadRequest(f"more than {MAX_KEYS} form keys")
         head, _, rest = key.partition("[")
         parts = [head] + ([p.rstrip("]") for p in rest.split("[")] if rest else [])
+        if len(parts) > MAX_DEPTH + 1:
+            raise BadRequest(f"form key {key[:60]!r} nests deeper than {MAX_DEPTH} brackets")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -90,11 +100,9 @@ def parse(model: type[Frozen], data: dict) -> Any:
 
 def check_portal(registry, member_id: str, application_token: str):
     """The installed portal whose stored application_token matches; else Unauthorized (§1.3, §6.2)."""
-    import hmac
-
-    portal = registry.get(member_id) if member_id else None
-    if portal is None or not application_token:
+    portal = registry.get(member_id) if member_id and isinstance(member_id, str) else None
+    if portal is None or portal.status == "uninstalled" or not application_token:
         raise Unauthorized("unknown portal (member_id) or missing application_token")
-    if not hmac.compare_digest(portal.application_token, application_token):
+    if not hmac.compare_digest(portal.application_token.encode(), str(application_token).encode()):
         raise Unauthorized("application_token does not match this portal")
     return portal

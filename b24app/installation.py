@@ -1,21 +1,27 @@
-"""Install, update and uninstall of the app in a portal (bitrix24-rest.md §1), without Flask.
+"""Install, update, uninstall and page opens of the app in a portal (bitrix24-rest.md §1), without Flask.
 
-Handlers verify and parse what Bitrix24 posts, then call ``register`` and queue ``apply_template`` or
-``forget``; the worker runs those jobs.
+Nothing a request says is believed until Bitrix24 confirms it: a token at a trusted OAuth server
+(``trust``), the user's role with ``profile`` at the REST endpoint that server named. Handlers parse
+what Bitrix24 posts and call ``install``, ``take_update``, ``queue_uninstall`` or ``open_page``; the
+worker runs the template, update-confirmation and uninstall-decision jobs.
 """
 
+import hmac
 import json
 import logging
+import secrets
 import time
 from dataclasses import asdict
 
-from . import context
+from . import context, trust
 from .bitrix import BitrixClient, BitrixError, TokenSource
-from .errors import Unauthorized, Unavailable
+from .errors import BadRequest, Forbidden, InboundError, Unauthorized, Unavailable
+from .oauth import RefreshFailed, RefreshUnavailable, refresh_tokens
 from .portals import Portal, portal_key
 from .queue import DEFAULT, enqueue_once
 from .template import NONPROFIT
 from .template.reconcile import Plan, Reconciler
+from .trust import AppInfo, TokenNotConfirmed
 
 log = logging.getLogger(__name__)
 
@@ -27,40 +33,198 @@ def user_client(rest_url: str, access_token: str, member_id: str) -> BitrixClien
     )
 
 
-def verify_token(rest_url: str, access_token: str, member_id: str) -> dict:
-    """``app.info`` with the token the portal just gave us: a forged install cannot pass (§1.2)."""
+def confirm_user(access_token: str, member_id: str, domain: str | None = None,
+                 endpoint: str = "") -> AppInfo:  # fmt: skip
+    """The OAuth server's word on a token that must belong to this app and to ``member_id`` (§1.6)."""
+    info = trust.confirm(access_token, context.oauth_servers(), endpoint)
+    return trust.require_app_and_portal(info, context.settings().client_id, member_id, domain)
+
+
+def confirm_for(portal: Portal, access_token: str, domain: str | None = None) -> AppInfo:
+    """``confirm_user`` at the OAuth server the portal was installed through (never one a request names)."""
+    if trust.server_for(portal.server_endpoint, context.oauth_servers()) is None:
+        raise Unauthorized("the portal's OAuth server is no longer on B24APP_OAUTH_SERVERS")
+    return confirm_user(access_token, portal.member_id, domain, portal.server_endpoint)
+
+
+def user_profile(info: AppInfo, access_token: str) -> dict:
+    """``profile`` of the token's user, asked at the portal's confirmed REST endpoint."""
     try:
-        info = user_client(rest_url, access_token, member_id).call("app.info")
+        return user_client(info.client_endpoint, access_token, info.member_id).call("profile") or {}
     except BitrixError as exc:
         if exc.retryable:
             raise Unavailable(
-                f"the portal could not be asked to confirm the token ({exc.code}); try again"
+                f"the portal could not be asked who the user is ({exc.code})"
             ) from exc
-        raise Unauthorized(f"the portal did not confirm the token: {exc.code}") from exc
-    client_id = context.settings().client_id
-    if client_id and info.get("client_id") not in (None, client_id):
-        raise Unauthorized("the token belongs to another application")
-    return info
+        raise Unauthorized(f"the portal did not confirm the user's token: {exc.code}") from exc
 
 
-def register(member_id: str, domain: str, client_endpoint: str, server_endpoint: str, application_token: str,
-             access_token: str, refresh_token: str, expires_in: int, scope: str) -> Portal:  # fmt: skip
-    """Store (or renew) the portal's record; its key, settings and template ids survive a reinstall."""
+def require_admin(info: AppInfo, access_token: str, what: str) -> dict:
+    """The token's user if a portal administrator; else Forbidden naming ``what`` they tried."""
+    user = user_profile(info, access_token)
+    if user.get("ADMIN") is not True:
+        raise Forbidden(f"only a portal administrator can {what}")
+    return user
+
+
+def install(info: AppInfo, application_token: str, access_token: str, refresh_token: str,
+            expires_in: int) -> Portal:  # fmt: skip
+    """A confirmed install by an admin: record the portal (under the member_id the OAuth server named)
+    and queue the template."""
+    if not application_token or not refresh_token:
+        raise BadRequest("an install needs the application token and the refresh token")
+    require_admin(info, access_token, "install the app")
+    portal = register(info, application_token, access_token, refresh_token, expires_in)
+    queue_template(portal.member_id)
+    log.info(
+        "portal %s: installed (version %s) through %s",
+        portal.member_id,
+        info.version,
+        info.server.base,
+    )
+    return portal
+
+
+def register(info: AppInfo, application_token: str, access_token: str, refresh_token: str,
+             expires_in: int) -> Portal:  # fmt: skip
+    """Store (or renew) the portal's record from a confirmed install; key, settings and template ids
+    survive a reinstall, page tokens of an earlier install do not."""
     registry = context.registry()
-    portal = registry.get(member_id) or Portal(
-        member_id, domain, client_endpoint, server_endpoint, application_token
+    portal = registry.get(info.member_id) or Portal(
+        info.member_id, info.domain, info.client_endpoint, info.server.rest_url, application_token
     )
-    portal.domain, portal.client_endpoint, portal.server_endpoint = (
-        domain,
-        client_endpoint,
-        server_endpoint,
-    )
-    portal.application_token = application_token
+    portal.domain, portal.client_endpoint = info.domain, info.client_endpoint
+    portal.server_endpoint, portal.application_token = info.server.rest_url, application_token
     portal.access_token, portal.refresh_token = access_token, refresh_token
     portal.expires_at = time.time() + int(expires_in or 3600)
-    portal.scope = [s for s in scope.split(",") if s]
+    portal.app_version, portal.install_id = info.version, secrets.token_urlsafe(12)
+    portal.pending_update = {}
+    if portal.status != "installed":
+        portal.status = "installing"
     registry.save(portal)
     return portal
+
+
+def take_update(member_id: str, access_token: str, application_token: str) -> str:
+    """ONAPPUPDATE: the new application token is taken when the OAuth server confirms app, portal and a
+    newer installed version, and the token's user is an admin. Unauthorized / Unavailable otherwise."""
+    portal = known_portal(member_id)
+    if not access_token or not application_token:
+        raise Unauthorized("ONAPPUPDATE without auth[access_token] and auth[application_token]")
+    info = confirm_for(portal, access_token)
+    if info.version == portal.app_version and same(application_token, portal.application_token):
+        return "already taken"
+    require_admin(info, access_token, "update the app")
+    if info.version <= portal.app_version:
+        raise Unauthorized(
+            f"the OAuth server reports version {info.version}, not newer than {portal.app_version}"
+        )
+    accept_version(member_id, info, application_token)
+    return "taken"
+
+
+PENDING_MAX = (
+    5  # kept ONAPPUPDATEs per portal: a flood during an outage cannot push out many genuine ones
+)
+
+
+def defer_update(member_id: str, access_token: str, application_token: str) -> None:
+    """Keep an ONAPPUPDATE that could not be confirmed now (in the encrypted record) and queue its retry."""
+    registry = context.registry()
+    portal = known_portal(member_id)
+    kept = [
+        p for p in portal.pending_update.get("updates", []) if p["access_token"] != access_token
+    ]
+    kept.append(
+        {"access_token": access_token, "application_token": application_token, "at": time.time()}
+    )
+    portal.pending_update = {"updates": kept[-PENDING_MAX:]}
+    registry.save(portal)
+    enqueue_once(context.redis(), DEFAULT, f"update-{member_id}", confirm_pending_update, member_id)
+
+
+def confirm_pending_update(member_id: str) -> str:
+    """Job: confirm the kept ONAPPUPDATEs, newest first; raises Unavailable (RQ retries) while one
+    cannot be confirmed and none was taken."""
+    portal = context.registry().get(member_id)
+    pending = list(reversed(portal.pending_update.get("updates", []))) if portal else []
+    outcome, unavailable = "nothing pending", None
+    for update in pending:
+        try:
+            outcome = take_update(member_id, update["access_token"], update["application_token"])
+            break
+        except Unavailable as exc:
+            unavailable = exc
+        except InboundError as exc:
+            log.warning("portal %s: kept ONAPPUPDATE refused: %s", member_id, exc)
+            outcome = f"refused: {exc}"
+    else:
+        if unavailable is not None:
+            raise unavailable
+    clear_pending_update(member_id)
+    return outcome
+
+
+def clear_pending_update(member_id: str) -> None:
+    registry = context.registry()
+    portal = registry.get(member_id)
+    if portal and portal.pending_update:
+        portal.pending_update = {}
+        registry.save(portal)
+
+
+def heal_update(portal: Portal, info: AppInfo, access_token: str, application_token: str) -> bool:
+    """A missed ONAPPUPDATE healed by an admin's confirmed page open that reports a newer installed
+    version: the page's application token becomes the stored one. False when that is not the case."""
+    if info.version <= portal.app_version or not application_token:
+        return False
+    require_admin(info, access_token, "bring the app's new version into use")
+    accept_version(portal.member_id, info, application_token)
+    log.info(
+        "portal %s: missed update to version %s healed by a page open",
+        portal.member_id,
+        info.version,
+    )
+    return True
+
+
+def accept_version(member_id: str, info: AppInfo, application_token: str) -> None:
+    """Store a confirmed new version with its application token, and re-apply the template."""
+    registry = context.registry()
+    portal = registry.require(member_id)
+    portal.application_token, portal.app_version = application_token, info.version
+    portal.domain, portal.client_endpoint = info.domain, info.client_endpoint
+    portal.pending_update = {}
+    registry.save(portal)
+    queue_template(member_id)
+
+
+def known_portal(member_id: str) -> Portal:
+    """The portal if the app is installed there (not uninstalled); else Unauthorized."""
+    portal = context.registry().get(member_id) if member_id else None
+    if portal is None or portal.status == "uninstalled":
+        raise Unauthorized("unknown portal (member_id)")
+    return portal
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time equality of two secrets of any characters."""
+    return hmac.compare_digest(str(a).encode(), str(b).encode())
+
+
+def open_page(
+    member_id: str, domain: str, access_token: str, application_token: str
+) -> tuple[Portal, dict]:
+    """A page open confirmed (§1.2, §1.6): the user's token at the portal's OAuth server names this app,
+    portal and domain, and the application token is the stored one (or heals a missed update).
+    Returns the portal and the user (``profile``)."""
+    portal = known_portal(member_id)
+    info = confirm_for(portal, access_token, domain)
+    if not same(application_token, portal.application_token):
+        if not heal_update(portal, info, access_token, application_token):
+            raise Unauthorized("APPLICATION_TOKEN does not match this portal")
+        portal = known_portal(member_id)
+    return portal, user_profile(info, access_token)
 
 
 def queue_template(member_id: str) -> None:
@@ -111,8 +275,59 @@ def template_status(member_id: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def queue_uninstall(member_id: str, clean: bool) -> None:
+    """Queue the decision on an ONAPPUNINSTALL whose member_id and application_token matched."""
+    enqueue_once(context.redis(), DEFAULT, f"uninstall-{member_id}", decide_uninstall, member_id, clean,
+                 result_ttl=0)  # fmt: skip
+
+
+def decide_uninstall(member_id: str, clean: bool) -> str:
+    """Job: forget the portal only when Bitrix24 confirms the app is gone; a forged uninstall (the
+    stored tokens still work) changes nothing. Unavailable (RQ retries) while it cannot be told."""
+    portal = context.registry().get(member_id)
+    if portal is None or portal.status == "uninstalled":
+        return "not installed"
+    if still_installed(portal):
+        log.warning(
+            "portal %s: ONAPPUNINSTALL ignored: the app's tokens still work (forged?)", member_id
+        )
+        return "kept"
+    forget(member_id, clean)
+    log.info("portal %s: uninstalled%s", member_id, " and its data deleted" if clean else "")
+    return "forgotten"
+
+
+GONE = (
+    "invalid_grant",
+    "NOT_INSTALLED",
+)  # the OAuth server's words for a revoked or removed app (§1.5)
+
+
+def still_installed(portal: Portal) -> bool:
+    """Whether the portal's stored tokens still work at its OAuth server: False when the access token is
+    refused and the refresh token too, as revoked, or the server answers NOT_INSTALLED."""
+    s = context.settings()
+    try:
+        confirm_for(portal, portal.access_token)
+        return True
+    except TokenNotConfirmed as exc:
+        if exc.code == "NOT_INSTALLED":
+            return False
+    try:
+        refresh_tokens(context.registry(), portal.member_id, portal.access_token, s.client_id,
+                       s.client_secret.get_secret_value(), context.oauth_servers())  # fmt: skip
+    except RefreshUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    except RefreshFailed as exc:
+        if exc.error in GONE:
+            return False
+        raise
+    return True
+
+
 def forget(member_id: str, clean: bool) -> None:
-    """Uninstall: with ``clean`` delete everything stored for the portal; else keep it, marked uninstalled."""
+    """Uninstall: with ``clean`` delete everything stored for the portal; else keep it, marked uninstalled
+    (its tokens and its page tokens dead)."""
     registry = context.registry()
     if clean:
         registry.delete(member_id)
@@ -121,16 +336,21 @@ def forget(member_id: str, clean: bool) -> None:
     portal = registry.get(member_id)
     if portal:
         portal.status, portal.access_token, portal.refresh_token = "uninstalled", "", ""
+        portal.install_id, portal.pending_update = "", {}
         registry.save(portal)
 
 
 def forget_jobs(member_id: str) -> None:
     """Remove the RQ records of the portal's jobs (their ids carry the member_id)."""
+    from rq import get_current_job
     from rq.job import Job
 
     redis = context.redis()
+    current = get_current_job()
     for key in redis.scan_iter(f"rq:job:*{member_id}*", count=500):
         job_id = key.decode().removeprefix("rq:job:")
+        if current is not None and job_id == current.id:
+            continue  # the uninstall job itself: RQ drops it when it ends (result_ttl=0)
         try:
             Job.fetch(job_id, connection=redis).delete()
         except Exception:  # a job record already half gone: drop the key itself

@@ -12,6 +12,7 @@ import requests
 
 from .errors import Blago24Error
 from .portals import Portal, PortalRegistry
+from .trust import OAuthServer, server_for
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +25,36 @@ class RefreshFailed(Blago24Error):
         self.error = error
 
 
-def token_url(server_endpoint: str) -> str:
-    """``https://oauth.bitrix.info/rest/`` → ``https://oauth.bitrix.info/oauth/token/``."""
-    base = server_endpoint.rstrip("/")
-    base = base.removesuffix("/rest")
-    return f"{base}/oauth/token/"
+class RefreshUnavailable(Blago24Error):
+    """The OAuth server could not be reached or failed (5xx): the refresh may be tried again."""
+
+    retryable = True
+
+    def __init__(self, member_id: str, reason: str):
+        super().__init__(f"portal {member_id}: token refresh not answered: {reason}")
 
 
 def refresh_tokens(registry: PortalRegistry, member_id: str, stale_token: str, client_id: str,
-                   client_secret: str) -> Portal:  # fmt: skip
-    """The portal with a fresh access token; refreshes only if ``stale_token`` is still the stored one."""
+                   client_secret: str, allowed: list[OAuthServer]) -> Portal:  # fmt: skip
+    """The portal with a fresh access token; refreshes only if ``stale_token`` is still the stored one,
+    and only at a trusted OAuth server: the client secret goes nowhere else."""
     with registry.lock(member_id, "refresh"):
         portal = registry.require(member_id)
         if portal.access_token != stale_token:
             return portal
-        resp = requests.get(token_url(portal.server_endpoint), params={
+        server = server_for(portal.server_endpoint, allowed)
+        if server is None:
+            raise RefreshFailed(
+                member_id, "untrusted_server", "the stored OAuth server is not allowed"
+            )
+        try:
+            resp = requests.get(server.token_url, params={
             "grant_type": "refresh_token", "client_id": client_id, "client_secret": client_secret,
-            "refresh_token": portal.refresh_token}, timeout=20)  # fmt: skip
+            "refresh_token": portal.refresh_token}, timeout=20, allow_redirects=False)  # fmt: skip
+        except requests.RequestException as exc:
+            raise RefreshUnavailable(member_id, type(exc).__name__) from None
+        if resp.status_code >= 500:
+            raise RefreshUnavailable(member_id, f"HTTP {resp.status_code}")
         body = _json(resp)
         if resp.status_code != 200 or "access_token" not in body:
             raise RefreshFailed(member_id, str(body.get("error", resp.status_code)),

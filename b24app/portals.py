@@ -9,7 +9,6 @@ in the indexes.
 import base64
 import hashlib
 import json
-import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,8 +39,11 @@ class Portal:
     expires_at: float = 0.0
     scope: list[str] = field(default_factory=list)
     plan: str = "basic"
-    status: str = "installing"  # installing → installed → (deleted on uninstall)
+    status: str = "installing"  # installing → installed → uninstalled (or deleted with CLEAN)
     template_version: str = ""
+    app_version: int = 0  # the installed version the OAuth server confirmed (install.version)
+    install_id: str = ""  # new at every confirmed install: the app's signed page tokens carry it
+    pending_update: dict = field(default_factory=dict)  # an ONAPPUPDATE awaiting its confirmation
     settings: dict = field(default_factory=dict)
     key: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     installed_at: float = field(default_factory=time.time)
@@ -138,14 +140,3 @@ class PortalRegistry:
 def portal_key(member_id: str, *parts: str) -> str:
     """A Redis key that belongs to one portal (removed with it on uninstall with CLEAN)."""
     return ":".join((PREFIX, "p", member_id, *parts))
-
-
-def domain_from_rest_url(rest_url: str, template: str) -> str | None:
-    """The portal domain inside a REST endpoint built from ``template`` ("{protocol}://{domain}/rest/")."""
-    pattern = (
-        re.escape(template)
-        .replace(re.escape("{protocol}"), "https?")
-        .replace(re.escape("{domain}"), "([^/]+)")
-    )
-    m = re.fullmatch(pattern, rest_url)
-    return m.group(1) if m else None

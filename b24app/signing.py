@@ -27,14 +27,20 @@ def sign(secret: str, purpose: str, payload: dict, ttl: int = 3600) -> str:
 
 
 def verify(secret: str, purpose: str, token: str) -> dict:
-    """The payload of a token made by ``sign`` for ``purpose``; raises BadSignature otherwise."""
-    body, _, mac = (token or "").partition(".")
+    """The payload of a token made by ``sign`` for ``purpose``; raises BadSignature (and nothing else)
+    for any other string: forged, truncated, expired, foreign, or not even ASCII."""
+    body, _, mac = (token if isinstance(token, str) else "").partition(".")
     expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
-    if not body or not hmac.compare_digest(mac, expected):
+    if not body or not hmac.compare_digest(mac.encode(), expected.encode()):
         raise BadSignature("signature mismatch")
-    payload = json.loads(_unb64(body))
-    if payload.pop("_p", None) != purpose:
+    try:
+        payload = json.loads(_unb64(body))
+    except (
+        ValueError
+    ):  # cannot happen for a body we signed; kept so no input can raise anything else
+        raise BadSignature("unreadable token") from None
+    if not isinstance(payload, dict) or payload.pop("_p", None) != purpose:
         raise BadSignature("token made for another purpose")
-    if payload.pop("_exp", 0) < time.time():
+    if not isinstance(payload.get("_exp"), int) or payload.pop("_exp") < time.time():
         raise BadSignature("token expired")
     return payload

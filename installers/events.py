@@ -1,26 +1,41 @@
-"""Events from the portal (bitrix24-rest.md §6.2, §1.3–1.4): checked by member_id and application_token."""
+"""Events from the portal (bitrix24-rest.md §6.2, §1.3–1.4): checked by member_id and application_token;
+ONAPPUPDATE, which brings a new application_token, by the OAuth server instead."""
 
 import logging
 
 from flask import Blueprint, jsonify, request
 
 from b24app import context, installation
-from b24app.bitrix import BitrixError
-from b24app.errors import Unauthorized
+from b24app.errors import Unavailable
 from b24app.inbound import AppEvent, check_portal, parse, unflatten
 
 log = logging.getLogger(__name__)
 bp = Blueprint("bitrix_events", __name__)
 
 
-def on_uninstall(event: AppEvent) -> None:
-    """ONAPPUNINSTALL: forget the portal at once (Redis only, no REST); CLEAN=1 deletes all of it."""
-    installation.forget(event.auth.member_id, str(event.data.get("CLEAN", "0")) == "1")
+def on_uninstall(event: AppEvent) -> dict:
+    """ONAPPUNINSTALL: decided in a job, which deletes only what Bitrix24 confirms is uninstalled."""
+    check_portal(context.registry(), event.auth.member_id, event.auth.application_token)
+    installation.queue_uninstall(event.auth.member_id, str(event.data.get("CLEAN", "0")) == "1")
+    return {"queued": True}
 
 
-def on_update(event: AppEvent) -> None:
-    """ONAPPUPDATE: keep the new application_token and re-apply the template."""
-    installation.queue_template(event.auth.member_id)
+def on_update(event: AppEvent) -> dict:
+    """ONAPPUPDATE: the new application_token once confirmed; kept and retried from a job when the
+    confirmation fails for a transient reason (Bitrix24 never repeats an event, §6.2)."""
+    auth = event.auth
+    try:
+        return {
+            "update": installation.take_update(
+                auth.member_id, auth.access_token or "", auth.application_token
+            )
+        }
+    except Unavailable as exc:
+        log.warning(
+            "portal %s: ONAPPUPDATE not confirmed now, kept for a retry: %s", auth.member_id, exc
+        )
+        installation.defer_update(auth.member_id, auth.access_token or "", auth.application_token)
+        return {"update": "kept for a retry"}
 
 
 HANDLERS = {"ONAPPUNINSTALL": on_uninstall, "ONAPPUPDATE": on_update}
@@ -30,29 +45,9 @@ HANDLERS = {"ONAPPUNINSTALL": on_uninstall, "ONAPPUPDATE": on_update}
 def receive():
     """Verify → parse → queue → 200; a genuine event we do not handle is answered 200 and logged."""
     event = parse(AppEvent, unflatten(request.form.items(multi=True)))
-    if event.event.upper() == "ONAPPUPDATE":
-        accept_new_application_token(event)
-    else:
-        check_portal(context.registry(), event.auth.member_id, event.auth.application_token)
     handler = HANDLERS.get(event.event.upper())
     if handler is None:
+        check_portal(context.registry(), event.auth.member_id, event.auth.application_token)
         log.info("portal %s: event %s not handled", event.auth.member_id, event.event)
         return jsonify(ok=True, handled=False)
-    handler(event)
-    return jsonify(ok=True, handled=True)
-
-
-def accept_new_application_token(event: AppEvent) -> None:
-    """ONAPPUPDATE brings a new application_token: trust it only if its access token is confirmed."""
-    registry = context.registry()
-    portal = registry.get(event.auth.member_id)
-    if portal is None or not event.auth.access_token:
-        raise Unauthorized("ONAPPUPDATE for an unknown portal or without an access token")
-    try:
-        installation.user_client(
-            portal.client_endpoint, event.auth.access_token, portal.member_id
-        ).call("app.info")
-    except BitrixError as exc:
-        raise Unauthorized(f"ONAPPUPDATE token not confirmed by the portal: {exc.code}") from exc
-    portal.application_token = event.auth.application_token
-    registry.save(portal)
+    return jsonify(ok=True, handled=True, **handler(event))

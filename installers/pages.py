@@ -3,9 +3,8 @@
 from flask import Blueprint, current_app, render_template, request
 
 from b24app import connectors, context, installation
-from b24app.bitrix import BitrixError
 from b24app.errors import BadRequest, Unauthorized
-from b24app.inbound import PageOpen, check_portal, parse, unflatten
+from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
 
 bp = Blueprint("pages", __name__, template_folder="templates")
@@ -18,41 +17,52 @@ KINDS = {"pipeline": "воронка / pipeline", "stage": "стадия / stage
 
 @bp.post("/app")
 def app_page():
-    """The main page: checked by member_id and application_token; admins get the settings form."""
-    page = parse(PageOpen, {**request.args.to_dict(), **unflatten(request.form.items(multi=True))})
-    portal = check_portal(context.registry(), page.member_id, page.APPLICATION_TOKEN)
-    user = current_user(portal.client_endpoint, page.AUTH_ID, portal.member_id)
-    token = (
-        sign(secret(), PURPOSE, {"m": portal.member_id, "u": user.get("ID")})
-        if user.get("ADMIN")
-        else ""
+    """The main page, opened once Bitrix24 confirms the user's token, portal and application token;
+    admins get the settings form, the webhook URLs and the signed token of the app's other pages."""
+    form = unflatten(request.form.items(multi=True))
+    page = parse(PageOpen, {**unflatten(request.args.items(multi=True)), **form})
+    portal, user = installation.open_page(
+        page.member_id, page.DOMAIN, page.AUTH_ID, page.APPLICATION_TOKEN
     )
+    admin = user.get("ADMIN") is True
+    token = sign(secret(), PURPOSE, claims(portal, user)) if admin else ""
     return render(portal, token, saved=False, lang=page.LANG)
 
 
 @bp.post("/app/settings")
 def save_settings():
     """Save connector settings; the form's signed token is both the caller's proof and the CSRF guard."""
-    try:
-        claims = verify(secret(), PURPOSE, request.form.get("token", ""))
-    except BadSignature as exc:
-        raise Unauthorized(f"settings form token: {exc}") from None
-    registry = context.registry()
-    portal = registry.require(claims["m"])
+    portal = portal_of(request.form.get("token", ""), PURPOSE)
     values = {k: v for k, v in request.form.items() if k in connectors.BY_KEY}
     if not values:
         raise BadRequest("no settings in the form")
     connectors.update_settings(portal, values)
-    registry.save(portal)
+    context.registry().save(portal)
     return render(portal, request.form["token"], saved=True, lang=request.form.get("lang", "ru"))
 
 
-def current_user(rest_url: str, auth_id: str, member_id: str) -> dict:
-    """The user who opened the page (``profile`` with their own token)."""
-    try:
-        return installation.user_client(rest_url, auth_id, member_id).call("profile") or {}
-    except BitrixError as exc:
-        raise Unauthorized(f"the portal did not confirm the user's token: {exc.code}") from exc
+def claims(portal, user: dict) -> dict:
+    """What an admin's page token says: the portal, the install it was made in, the user."""
+    return {"m": portal.member_id, "i": portal.install_id, "u": str(user.get("ID", ""))}
+
+
+def portal_of(token: str, *purposes: str):
+    """The portal of a signed page token made for one of ``purposes`` in the portal's current install;
+    Unauthorized for anything else (forged, expired, foreign, of an uninstalled or deleted portal)."""
+    for purpose in purposes:
+        try:
+            found = verify(secret(), purpose, token)
+        except BadSignature:
+            continue
+        portal = context.registry().get(str(found.get("m", "")))
+        if (
+            portal
+            and portal.status != "uninstalled"
+            and installation.same(found.get("i", ""), portal.install_id)
+        ):
+            return portal
+        break
+    raise Unauthorized("page token: missing, forged, expired or of another install")
 
 
 def secret() -> str:
@@ -68,7 +78,7 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         status=installation.template_status(portal.member_id),
         settings=connectors.SETTINGS,
         values=connectors.public_view(portal),
-        hooks=connectors.webhook_urls(settings.public_url, portal),
+        hooks=connectors.webhook_urls(settings.public_url, portal) if token else {},
         token=token,
         saved=saved,
         lang=lang,

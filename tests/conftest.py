@@ -187,7 +187,7 @@ class AppServer:
         self.client_id = self.sandbox_app["client_id"]
         self.flask = create_app({
             "redis_url": redis_url, "public_url": self.url, "bx24_js_url": f"{sandbox.url}/bx24.js",
-            "portal_url_template": f"{sandbox.url}/p/{{domain}}/rest/", "client_id": self.client_id,
+            "oauth_servers": f"{sandbox.url}/oauth-server", "client_id": self.client_id,
             "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key"})  # fmt: skip
         self.redis = self.flask.extensions["redis"]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -230,9 +230,10 @@ class Registered:
 
     def client(self, limiter=None):
         from b24app.bitrix import for_portal
+        from b24app.trust import servers
 
         return for_portal(self.registry, self.member_id, self.app["client_id"], self.app["client_secret"], limiter,
-                          url_template=f"{self.portal.sandbox.url}/p/{{domain}}/rest/")  # fmt: skip
+                          oauth_servers=servers(f"{self.portal.sandbox.url}/oauth-server"))  # fmt: skip
 
 
 def register_portal(

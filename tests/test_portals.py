@@ -7,6 +7,7 @@ import requests
 
 from b24app.bitrix import for_portal
 from b24app.portals import Portal, PortalRegistry
+from b24app.trust import servers
 
 
 def make(member_id="m1", domain="fond.bitrix24.ru") -> Portal:
@@ -57,7 +58,7 @@ def _call_after_barrier(registered_args, barrier, results):
     from redis import Redis
 
     registry = PortalRegistry(Redis.from_url(redis_url), "test-secret")
-    client = for_portal(registry, member_id, client_id, secret, url_template=template)
+    client = for_portal(registry, member_id, client_id, secret, oauth_servers=servers(template))
     barrier.wait()
     try:
         results.put(client.call("user.current")["ID"])
@@ -71,7 +72,7 @@ def test_two_processes_refreshing_at_once_keep_the_portal(sandbox, registered, r
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     args = (redis_url, registered.member_id, registered.app["client_id"], registered.app["client_secret"],
-            f"{sandbox.url}/p/{{domain}}/rest/")  # fmt: skip
+            f"{sandbox.url}/oauth-server")  # fmt: skip
     procs = [
         ctx.Process(target=_call_after_barrier, args=(args, barrier, results)) for _ in range(2)
     ]

@@ -228,10 +228,15 @@ def _intakes(args, barrier, results):
     redis_url, member_id, client_id, secret, template, people = args
     from b24app.bitrix import for_portal
     from b24app.portals import PortalRegistry
+    from b24app.trust import servers
 
     redis = Redis.from_url(redis_url)
     client = for_portal(
-        PortalRegistry(redis, "test-secret"), member_id, client_id, secret, url_template=template
+        PortalRegistry(redis, "test-secret"),
+        member_id,
+        client_id,
+        secret,
+        oauth_servers=servers(template),
     )
     barrier.wait()
     try:
@@ -259,7 +264,7 @@ def test_twenty_concurrent_intakes_of_one_new_person_make_one_contact(
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(4), ctx.Queue()
     args = [(redis_url, registered.member_id, registered.app["client_id"], registered.app["client_secret"],
-             f"{sandbox.url}/p/{{domain}}/rest/", [people[(w + i) % len(people)] for i in range(5)])
+             f"{sandbox.url}/oauth-server", [people[(w + i) % len(people)] for i in range(5)])
             for w in range(4)]  # fmt: skip
     procs = [ctx.Process(target=_intakes, args=(a, barrier, results)) for a in args]
     for p in procs:

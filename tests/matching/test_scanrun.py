@@ -216,7 +216,8 @@ def test_scan_job_finishes_the_run_and_the_report_downloads_as_csv(portal, app_s
     app_server.run_jobs()
     state = run_state(redis, portal.member_id)
     assert state["phase"] == "done" and int(state["requests"]) > 0
-    token = sign("test-secret-key", "review", {"m": portal.member_id})
+    install_id = context.registry().require(portal.member_id).install_id
+    token = sign("test-secret-key", "review", {"m": portal.member_id, "i": install_id})
     resp = requests.post(
         f"{app_server.url}/app/review/report.csv", data={"token": token}, timeout=10
     )
@@ -263,7 +264,7 @@ def saturate(member_id: str, rate: tuple[float, int], stop: threading.Event) -> 
 def worker(app_server, patience: float, log) -> subprocess.Popen:
     """A real `b24app worker` process (with RQ's scheduler) wired like the app server."""
     env = dict(os.environ)
-    for name in ("redis_url", "public_url", "portal_url_template", "client_id"):
+    for name in ("redis_url", "public_url", "oauth_servers", "client_id"):
         env[f"B24APP_{name.upper()}"] = str(getattr(context.settings(), name))
     env["B24APP_CLIENT_SECRET"] = context.settings().client_secret.get_secret_value()
     env["B24APP_SECRET_KEY"] = context.settings().secret_key.get_secret_value()
