@@ -185,7 +185,7 @@ class BitrixClient:
     """REST calls to one portal: rate-limited, retried, refreshed, typed."""
 
     def __init__(self, rest_url: str, tokens: TokenSource | None = None, limiter=None, limiter_key: str = "",
-                 rate: tuple[float, int] = (2.0, 50), on_moved: Callable[[str], None] | None = None,
+                 rate: tuple[float, int] = (2.0, 50), on_moved: Callable[[str], str] | None = None,
                  attempts: int = 6):  # fmt: skip
         self.attempts = (
             attempts  # tries per call for 503 and network failures (handlers use fewer than jobs)
@@ -232,11 +232,10 @@ class BitrixClient:
                 self.tokens.refresh(token)
                 refreshed = True
             except PortalMoved as exc:
-                if moved:
-                    raise
-                self.rest_url, moved = exc.rest_url, True
-                if self.on_moved:
-                    self.on_moved(exc.rest_url)
+                if moved or not self.on_moved:
+                    raise BitrixUnavailable("PORTAL_MOVED", str(exc), 503, method) from None
+                # the new address is the one the OAuth server confirms, never the Location as such
+                self.rest_url, moved = self.on_moved(exc.rest_url), True
             except BitrixError as exc:
                 if not idempotent and isinstance(exc, BitrixUnavailable):
                     raise
@@ -524,7 +523,7 @@ def for_portal(registry, member_id: str, client_id: str, client_secret: str, lim
                oauth_servers=()) -> BitrixClient:  # fmt: skip
     """A client for an installed portal: its tokens from the registry, refreshed under the portal's lock
     and only at a trusted OAuth server (``oauth_servers``)."""
-    from .oauth import RefreshUnavailable, refresh_tokens
+    from .oauth import RefreshFailed, RefreshUnavailable, refresh_tokens
 
     portal = registry.require(member_id)
     allowed = list(oauth_servers)
@@ -539,25 +538,30 @@ def for_portal(registry, member_id: str, client_id: str, client_secret: str, lim
             ).access_token
         except RefreshUnavailable as exc:
             raise BitrixUnavailable("OAUTH_UNAVAILABLE", str(exc), 503, "oauth.token") from None
+        except RefreshFailed as exc:
+            raise BitrixAuthError(exc.error, str(exc), 401, "oauth.token") from None
 
-    def moved(rest_url: str) -> None:
-        current = registry.require(member_id)
-        current.client_endpoint = rest_url
-        current.domain = confirmed_domain(current, allowed) or current.domain
-        registry.save(current)
+    def moved(location: str) -> str:
+        info = confirmed_install(registry.require(member_id), allowed)
+        if info is None or info.member_id != member_id:
+            raise BitrixUnavailable("PORTAL_MOVED", f"moved to {location}, not confirmed by the OAuth server",
+                                    503, "")  # fmt: skip
+        with registry.change(member_id) as current:
+            current.client_endpoint, current.domain = info.client_endpoint, info.domain
+        return info.client_endpoint
 
     return BitrixClient(
         portal.client_endpoint, TokenSource(token, refresh), limiter, member_id, portal.rate, moved
     )
 
 
-def confirmed_domain(portal, allowed) -> str | None:
-    """The portal's domain as its OAuth server now reports it (after a 302 move), or None."""
+def confirmed_install(portal, allowed):
+    """The portal's install as its OAuth server now reports it (after a 302 move), or None."""
     from .errors import InboundError
     from .trust import app_info, server_for
 
     server = server_for(portal.server_endpoint, allowed)
     try:
-        return app_info(server, portal.access_token).domain if server else None
+        return app_info(server, portal.access_token) if server else None
     except InboundError:
         return None

@@ -15,4 +15,7 @@ class Settings(BaseSettings):
     client_secret: SecretStr = SecretStr("")
     secret_key: SecretStr = SecretStr("dev-only-change-me")
     bx24_js_url: str = "//api.bitrix24.com/api/v1/"
+    uninstall_settle: float = (
+        60.0  # seconds every ONAPPUNINSTALL must agree on CLEAN before data goes
+    )
     oauth_servers: str = "https://oauth.bitrix.info,https://oauth.bitrix24.tech"

@@ -2,9 +2,9 @@
 
 import hmac
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .errors import BadRequest, Unauthorized
 
@@ -42,6 +42,13 @@ def _lists(value: Any) -> Any:
     return value
 
 
+# Bitrix24's tokens and ids are short ASCII strings; bounding them keeps junk out of storage and logs.
+Token = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,128}$")]
+OptionalToken = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{0,128}$")]
+MemberId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,64}$")]
+Seconds = Annotated[int, Field(ge=0, le=10**7)]
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -50,13 +57,13 @@ class EventAuth(Frozen):
     """The ``auth`` block of an event or ONAPPINSTALL (tokens absent for robot-made changes)."""
 
     domain: str
-    member_id: str
-    application_token: str
+    member_id: MemberId
+    application_token: Token
     client_endpoint: str = ""
     server_endpoint: str = ""
-    access_token: str | None = None
-    refresh_token: str | None = None
-    expires_in: int | None = None
+    access_token: Token | None = None
+    refresh_token: Token | None = None
+    expires_in: Seconds | None = None
     scope: str = ""
     user_id: str | None = None
 
@@ -77,13 +84,13 @@ class PageOpen(Frozen):
     PROTOCOL: str = "1"
     LANG: str = "ru"
     APP_SID: str = ""
-    AUTH_ID: str
-    AUTH_EXPIRES: int = 3600
-    REFRESH_ID: str
+    AUTH_ID: Token
+    AUTH_EXPIRES: Seconds = 3600
+    REFRESH_ID: OptionalToken = ""
     SERVER_ENDPOINT: str = ""
-    APPLICATION_TOKEN: str = ""
+    APPLICATION_TOKEN: OptionalToken = ""
     APPLICATION_SCOPE: str = ""
-    member_id: str
+    member_id: MemberId
     status: str = ""
     PLACEMENT: str = "DEFAULT"
     PLACEMENT_OPTIONS: str = ""

@@ -2,8 +2,8 @@
 
 Nothing a request says is believed until Bitrix24 confirms it: a token at a trusted OAuth server
 (``trust``), the user's role with ``profile`` at the REST endpoint that server named. Handlers parse
-what Bitrix24 posts and call ``install``, ``take_update``, ``queue_uninstall`` or ``open_page``; the
-worker runs the template, update-confirmation and uninstall-decision jobs.
+what Bitrix24 posts and call ``install`` or ``open_page`` (updates and uninstalls: ``lifecycle``); the
+worker runs the template job.
 """
 
 import hmac
@@ -15,13 +15,13 @@ from dataclasses import asdict
 
 from . import context, trust
 from .bitrix import BitrixClient, BitrixError, TokenSource
-from .errors import BadRequest, Forbidden, InboundError, Unauthorized, Unavailable
-from .oauth import RefreshFailed, RefreshUnavailable, refresh_tokens
+from .errors import BadRequest, Forbidden, Unauthorized, Unavailable
+from .jobs import lease, portal_job
 from .portals import Portal, portal_key
 from .queue import DEFAULT, enqueue_once
 from .template import NONPROFIT
 from .template.reconcile import Plan, Reconciler
-from .trust import AppInfo, TokenNotConfirmed
+from .trust import AppInfo
 
 log = logging.getLogger(__name__)
 
@@ -90,87 +90,23 @@ def register(info: AppInfo, application_token: str, access_token: str, refresh_t
     """Store (or renew) the portal's record from a confirmed install; key, settings and template ids
     survive a reinstall, page tokens of an earlier install do not."""
     registry = context.registry()
-    portal = registry.get(info.member_id) or Portal(
-        info.member_id, info.domain, info.client_endpoint, info.server.rest_url, application_token
-    )
-    portal.domain, portal.client_endpoint = info.domain, info.client_endpoint
-    portal.server_endpoint, portal.application_token = info.server.rest_url, application_token
-    portal.access_token, portal.refresh_token = access_token, refresh_token
-    portal.expires_at = time.time() + int(expires_in or 3600)
-    portal.app_version, portal.install_id = info.version, secrets.token_urlsafe(12)
-    portal.pending_update = {}
-    if portal.status != "installed":
-        portal.status = "installing"
-    registry.save(portal)
-    return portal
-
-
-def take_update(member_id: str, access_token: str, application_token: str) -> str:
-    """ONAPPUPDATE: the new application token is taken when the OAuth server confirms app, portal and a
-    newer installed version, and the token's user is an admin. Unauthorized / Unavailable otherwise."""
-    portal = known_portal(member_id)
-    if not access_token or not application_token:
-        raise Unauthorized("ONAPPUPDATE without auth[access_token] and auth[application_token]")
-    info = confirm_for(portal, access_token)
-    if info.version == portal.app_version and same(application_token, portal.application_token):
-        return "already taken"
-    require_admin(info, access_token, "update the app")
-    if info.version <= portal.app_version:
-        raise Unauthorized(
-            f"the OAuth server reports version {info.version}, not newer than {portal.app_version}"
+    with registry.lock(info.member_id, "record", timeout=10):
+        portal = registry.get(info.member_id) or Portal(
+            info.member_id,
+            info.domain,
+            info.client_endpoint,
+            info.server.rest_url,
+            application_token,
         )
-    accept_version(member_id, info, application_token)
-    return "taken"
-
-
-PENDING_MAX = (
-    5  # kept ONAPPUPDATEs per portal: a flood during an outage cannot push out many genuine ones
-)
-
-
-def defer_update(member_id: str, access_token: str, application_token: str) -> None:
-    """Keep an ONAPPUPDATE that could not be confirmed now (in the encrypted record) and queue its retry."""
-    registry = context.registry()
-    portal = known_portal(member_id)
-    kept = [
-        p for p in portal.pending_update.get("updates", []) if p["access_token"] != access_token
-    ]
-    kept.append(
-        {"access_token": access_token, "application_token": application_token, "at": time.time()}
-    )
-    portal.pending_update = {"updates": kept[-PENDING_MAX:]}
-    registry.save(portal)
-    enqueue_once(context.redis(), DEFAULT, f"update-{member_id}", confirm_pending_update, member_id)
-
-
-def confirm_pending_update(member_id: str) -> str:
-    """Job: confirm the kept ONAPPUPDATEs, newest first; raises Unavailable (RQ retries) while one
-    cannot be confirmed and none was taken."""
-    portal = context.registry().get(member_id)
-    pending = list(reversed(portal.pending_update.get("updates", []))) if portal else []
-    outcome, unavailable = "nothing pending", None
-    for update in pending:
-        try:
-            outcome = take_update(member_id, update["access_token"], update["application_token"])
-            break
-        except Unavailable as exc:
-            unavailable = exc
-        except InboundError as exc:
-            log.warning("portal %s: kept ONAPPUPDATE refused: %s", member_id, exc)
-            outcome = f"refused: {exc}"
-    else:
-        if unavailable is not None:
-            raise unavailable
-    clear_pending_update(member_id)
-    return outcome
-
-
-def clear_pending_update(member_id: str) -> None:
-    registry = context.registry()
-    portal = registry.get(member_id)
-    if portal and portal.pending_update:
-        portal.pending_update = {}
-        registry.save(portal)
+        portal.domain, portal.client_endpoint = info.domain, info.client_endpoint
+        portal.server_endpoint, portal.application_token = info.server.rest_url, application_token
+        portal.access_token, portal.refresh_token = access_token, refresh_token
+        portal.expires_at = time.time() + int(expires_in or 3600)
+        portal.app_version, portal.install_id = info.version, secrets.token_urlsafe(12)
+        if portal.status != "installed":
+            portal.status = "installing"
+        registry.save(portal, tokens=True)
+    return portal
 
 
 def heal_update(portal: Portal, info: AppInfo, access_token: str, application_token: str) -> bool:
@@ -190,12 +126,9 @@ def heal_update(portal: Portal, info: AppInfo, access_token: str, application_to
 
 def accept_version(member_id: str, info: AppInfo, application_token: str) -> None:
     """Store a confirmed new version with its application token, and re-apply the template."""
-    registry = context.registry()
-    portal = registry.require(member_id)
-    portal.application_token, portal.app_version = application_token, info.version
-    portal.domain, portal.client_endpoint = info.domain, info.client_endpoint
-    portal.pending_update = {}
-    registry.save(portal)
+    with context.registry().change(member_id) as portal:
+        portal.application_token, portal.app_version = application_token, info.version
+        portal.domain, portal.client_endpoint = info.domain, info.client_endpoint
     queue_template(member_id)
 
 
@@ -240,11 +173,14 @@ def reconciler(member_id: str) -> Reconciler:
     )
 
 
+@portal_job
 def apply_template(member_id: str) -> dict:
-    """Job: create what the template lacks in the portal; record ids, version and item statuses."""
-    rec = reconciler(member_id)
-    plan = rec.apply()
-    save_plan(member_id, plan, writes=rec.writes)
+    """Job: create what the template lacks in the portal; record ids, version and item statuses.
+    Safe to run again after a crash (it re-plans); never twice at once (the portal's template lease)."""
+    with lease(member_id, "template"):
+        rec = reconciler(member_id)
+        plan = rec.apply()
+        save_plan(member_id, plan, writes=rec.writes)
     log.info("portal %s: template applied with %d write commands", member_id, rec.writes)
     return {"writes": rec.writes, "missing": len(plan.missing)}
 
@@ -257,13 +193,11 @@ def plan_template(member_id: str) -> Plan:
 
 
 def save_plan(member_id: str, plan: Plan, writes: int | None) -> None:
-    registry = context.registry()
-    portal = registry.require(member_id)
-    portal.settings["template_ids"] = plan.ids
-    if writes is not None:
-        portal.template_version = NONPROFIT.version if not plan.missing else ""
-        portal.status = "installed"
-    registry.save(portal)
+    with context.registry().change(member_id) as portal:
+        portal.settings["template_ids"] = plan.ids
+        if writes is not None:
+            portal.template_version = NONPROFIT.version if not plan.missing else ""
+            portal.status = "installed" if portal.status != "uninstalled" else portal.status
     status = {"at": time.time(), "writes": writes, "items": [asdict(i) for i in plan.items]}
     context.redis().set(
         portal_key(member_id, "template-status"), json.dumps(status, ensure_ascii=False)
@@ -275,56 +209,6 @@ def template_status(member_id: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def queue_uninstall(member_id: str, clean: bool) -> None:
-    """Queue the decision on an ONAPPUNINSTALL whose member_id and application_token matched."""
-    enqueue_once(context.redis(), DEFAULT, f"uninstall-{member_id}", decide_uninstall, member_id, clean,
-                 result_ttl=0)  # fmt: skip
-
-
-def decide_uninstall(member_id: str, clean: bool) -> str:
-    """Job: forget the portal only when Bitrix24 confirms the app is gone; a forged uninstall (the
-    stored tokens still work) changes nothing. Unavailable (RQ retries) while it cannot be told."""
-    portal = context.registry().get(member_id)
-    if portal is None or portal.status == "uninstalled":
-        return "not installed"
-    if still_installed(portal):
-        log.warning(
-            "portal %s: ONAPPUNINSTALL ignored: the app's tokens still work (forged?)", member_id
-        )
-        return "kept"
-    forget(member_id, clean)
-    log.info("portal %s: uninstalled%s", member_id, " and its data deleted" if clean else "")
-    return "forgotten"
-
-
-GONE = (
-    "invalid_grant",
-    "NOT_INSTALLED",
-)  # the OAuth server's words for a revoked or removed app (§1.5)
-
-
-def still_installed(portal: Portal) -> bool:
-    """Whether the portal's stored tokens still work at its OAuth server: False when the access token is
-    refused and the refresh token too, as revoked, or the server answers NOT_INSTALLED."""
-    s = context.settings()
-    try:
-        confirm_for(portal, portal.access_token)
-        return True
-    except TokenNotConfirmed as exc:
-        if exc.code == "NOT_INSTALLED":
-            return False
-    try:
-        refresh_tokens(context.registry(), portal.member_id, portal.access_token, s.client_id,
-                       s.client_secret.get_secret_value(), context.oauth_servers())  # fmt: skip
-    except RefreshUnavailable as exc:
-        raise Unavailable(str(exc)) from None
-    except RefreshFailed as exc:
-        if exc.error in GONE:
-            return False
-        raise
-    return True
-
-
 def forget(member_id: str, clean: bool) -> None:
     """Uninstall: with ``clean`` delete everything stored for the portal; else keep it, marked uninstalled
     (its tokens and its page tokens dead)."""
@@ -333,11 +217,12 @@ def forget(member_id: str, clean: bool) -> None:
         registry.delete(member_id)
         forget_jobs(member_id)
         return
-    portal = registry.get(member_id)
-    if portal:
-        portal.status, portal.access_token, portal.refresh_token = "uninstalled", "", ""
-        portal.install_id, portal.pending_update = "", {}
-        registry.save(portal)
+    with registry.lock(member_id, "record", timeout=10):
+        portal = registry.get(member_id)
+        if portal:
+            portal.status, portal.access_token, portal.refresh_token = "uninstalled", "", ""
+            portal.install_id = ""
+            registry.save(portal, tokens=True)
 
 
 def forget_jobs(member_id: str) -> None:

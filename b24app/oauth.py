@@ -62,8 +62,7 @@ def refresh_tokens(registry: PortalRegistry, member_id: str, stale_token: str, c
         portal.access_token = body["access_token"]
         portal.refresh_token = body["refresh_token"]
         portal.expires_at = time.time() + int(body.get("expires_in", 3600))
-        portal.client_endpoint = body.get("client_endpoint") or portal.client_endpoint
-        registry.save(portal)
+        registry.save_tokens(portal)
         log.info("portal %s: tokens refreshed", member_id)
         return portal
 

@@ -11,7 +11,9 @@ import hashlib
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
 
 from cryptography.fernet import Fernet, InvalidToken
 from redis import Redis
@@ -19,6 +21,11 @@ from redis import Redis
 from .errors import Blago24Error
 
 PREFIX = "b24"
+TOKEN_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "expires_at",
+)  # kept apart: see PortalRegistry.save
 
 
 class PortalNotFound(Blago24Error):
@@ -43,7 +50,6 @@ class Portal:
     template_version: str = ""
     app_version: int = 0  # the installed version the OAuth server confirmed (install.version)
     install_id: str = ""  # new at every confirmed install: the app's signed page tokens carry it
-    pending_update: dict = field(default_factory=dict)  # an ONAPPUPDATE awaiting its confirmation
     settings: dict = field(default_factory=dict)
     key: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     installed_at: float = field(default_factory=time.time)
@@ -57,6 +63,9 @@ class Portal:
     def rate(self) -> tuple[float, int]:
         """(requests per second, burst) of the portal's plan (bitrix24-rest.md §3.1)."""
         return (5.0, 250) if self.plan == "enterprise" else (2.0, 50)
+
+
+PORTAL_FIELDS = {f.name for f in fields(Portal)}
 
 
 def fernet_for(secret_key: str) -> Fernet:
@@ -75,25 +84,36 @@ class PortalRegistry:
     def _key(self, member_id: str) -> str:
         return f"{PREFIX}:portal:{member_id}"
 
-    def save(self, portal: Portal) -> None:
-        """Write the record and its indexes atomically."""
-        blob = self.fernet.encrypt(json.dumps(asdict(portal)).encode())
+    def save(self, portal: Portal, tokens: bool = False) -> None:
+        """Write the record and its indexes atomically. The OAuth tokens are written only with ``tokens``
+        (or on the first save): a record read before a refresh can never bring back a spent refresh token."""
+        record = asdict(portal)
+        pair = {name: record.pop(name) for name in TOKEN_FIELDS}
         old = self.get(portal.member_id)
         pipe = self.redis.pipeline(transaction=True)
         if old and old.domain != portal.domain:
             pipe.hdel(f"{PREFIX}:portal-domains", old.domain)
-        pipe.set(self._key(portal.member_id), blob)
+        if tokens or not self.redis.exists(self._tokens_key(portal.member_id)):
+            pipe.set(
+                self._tokens_key(portal.member_id), self.fernet.encrypt(json.dumps(pair).encode())
+            )
+        pipe.set(self._key(portal.member_id), self.fernet.encrypt(json.dumps(record).encode()))
         pipe.hset(f"{PREFIX}:portal-domains", portal.domain, portal.member_id)
         pipe.hset(f"{PREFIX}:portal-keys", portal.key, portal.member_id)
         pipe.sadd(f"{PREFIX}:portals", portal.member_id)
         pipe.execute()
 
+    def _tokens_key(self, member_id: str) -> str:
+        return portal_key(member_id, "tokens")
+
     def get(self, member_id: str) -> Portal | None:
-        blob = self.redis.get(self._key(member_id))
+        blob, pair = self.redis.mget(self._key(member_id), self._tokens_key(member_id))
         if blob is None:
             return None
         try:
-            return Portal(**json.loads(self.fernet.decrypt(blob)))
+            record = json.loads(self.fernet.decrypt(blob))
+            record.update(json.loads(self.fernet.decrypt(pair)) if pair else {})
+            return Portal(**{k: v for k, v in record.items() if k in PORTAL_FIELDS})
         except InvalidToken as exc:
             raise Blago24Error(
                 f"portal {member_id}: record cannot be decrypted (wrong secret key?)"
@@ -129,6 +149,23 @@ class PortalRegistry:
         pipe.delete(self._key(member_id), *keys) if keys else pipe.delete(self._key(member_id))
         pipe.execute()
         return len(keys) + (1 if portal else 0)
+
+    def save_tokens(self, portal: Portal) -> None:
+        """Write only the portal's OAuth tokens (a refresh: nothing else of the record is touched)."""
+        pair = {name: getattr(portal, name) for name in TOKEN_FIELDS}
+        if self.redis.exists(self._key(portal.member_id)):  # not for a portal deleted meanwhile
+            self.redis.set(
+                self._tokens_key(portal.member_id), self.fernet.encrypt(json.dumps(pair).encode())
+            )
+
+    @contextmanager
+    def change(self, member_id: str) -> Iterator[Portal]:
+        """The portal's record read fresh and saved after the block, under the portal's record lock, so
+        two read-modify-write changes never undo each other (PortalNotFound if it is not there)."""
+        with self.lock(member_id, "record", timeout=10):
+            portal = self.require(member_id)
+            yield portal
+            self.save(portal)
 
     def lock(self, member_id: str, name: str, timeout: float = 30):
         """A Redis lock scoped to one portal (e.g. "refresh")."""

@@ -27,7 +27,7 @@ def sign(secret: str, purpose: str, payload: dict, ttl: int = 3600) -> str:
 
 
 def verify(secret: str, purpose: str, token: str) -> dict:
-    """The payload of a token made by ``sign`` for ``purpose``; raises BadSignature (and nothing else)
+    """The payload (with its ``_exp``) of a token made by ``sign`` for ``purpose``; raises BadSignature (and nothing else)
     for any other string: forged, truncated, expired, foreign, or not even ASCII."""
     body, _, mac = (token if isinstance(token, str) else "").partition(".")
     expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
@@ -41,6 +41,6 @@ def verify(secret: str, purpose: str, token: str) -> dict:
         raise BadSignature("unreadable token") from None
     if not isinstance(payload, dict) or payload.pop("_p", None) != purpose:
         raise BadSignature("token made for another purpose")
-    if not isinstance(payload.get("_exp"), int) or payload.pop("_exp") < time.time():
+    if not isinstance(payload.get("_exp"), int) or payload["_exp"] < time.time():
         raise BadSignature("token expired")
     return payload

@@ -120,12 +120,19 @@ def confirm(access_token: str, allowed: list[OAuthServer], endpoint: str = "") -
             raise Unauthorized("the request names an OAuth server this deployment does not trust")
         return app_info(server, access_token)
     refused: TokenNotConfirmed | None = None
+    unavailable: Unavailable | None = None
     for server in allowed:
         try:
             return app_info(server, access_token)
         except TokenNotConfirmed as exc:
             refused = exc
-    raise refused or Unauthorized("no OAuth server is configured (B24APP_OAUTH_SERVERS)")
+        except Unavailable as exc:  # the token may be the other server's: ask it before giving up
+            unavailable = exc
+    raise (
+        unavailable
+        or refused
+        or Unauthorized("no OAuth server is configured (B24APP_OAUTH_SERVERS)")
+    )
 
 
 def require_app_and_portal(info: AppInfo, client_id: str, member_id: str,

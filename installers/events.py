@@ -5,7 +5,7 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from b24app import context, installation
+from b24app import context, lifecycle
 from b24app.errors import Unavailable
 from b24app.inbound import AppEvent, check_portal, parse, unflatten
 
@@ -16,25 +16,23 @@ bp = Blueprint("bitrix_events", __name__)
 def on_uninstall(event: AppEvent) -> dict:
     """ONAPPUNINSTALL: decided in a job, which deletes only what Bitrix24 confirms is uninstalled."""
     check_portal(context.registry(), event.auth.member_id, event.auth.application_token)
-    installation.queue_uninstall(event.auth.member_id, str(event.data.get("CLEAN", "0")) == "1")
+    lifecycle.queue_uninstall(event.auth.member_id, str(event.data.get("CLEAN", "0")) == "1")
     return {"queued": True}
 
 
 def on_update(event: AppEvent) -> dict:
-    """ONAPPUPDATE: the new application_token once confirmed; kept and retried from a job when the
+    """ONAPPUPDATE: the new application_token once confirmed; kept and confirmed by a job when the
     confirmation fails for a transient reason (Bitrix24 never repeats an event, §6.2)."""
     auth = event.auth
+    access_token = auth.access_token or ""
     try:
         return {
-            "update": installation.take_update(
-                auth.member_id, auth.access_token or "", auth.application_token
-            )
+            "update": lifecycle.take_update(auth.member_id, access_token, auth.application_token)
         }
     except Unavailable as exc:
-        log.warning(
-            "portal %s: ONAPPUPDATE not confirmed now, kept for a retry: %s", auth.member_id, exc
-        )
-        installation.defer_update(auth.member_id, auth.access_token or "", auth.application_token)
+        log.warning("portal %s: ONAPPUPDATE not confirmed now: %s", auth.member_id, exc)
+        if not lifecycle.defer_update(auth.member_id, access_token, auth.application_token):
+            raise
         return {"update": "kept for a retry"}
 
 

@@ -1,18 +1,28 @@
 """The app's pages inside Bitrix24: the main page (template status, connector settings) and saving."""
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, current_app, render_template, request
 
-from b24app import connectors, context, installation
+from b24app import connectors, context, installation, jobs
 from b24app.errors import BadRequest, Unauthorized
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
 
 bp = Blueprint("pages", __name__, template_folder="templates")
+MOSCOW = ZoneInfo("Europe/Moscow")
 PURPOSE = "settings-form"
 KINDS = {"pipeline": "воронка / pipeline", "stage": "стадия / stage", "list item": "значение списка / list value",
          "field": "поле / field", "smart process": "смарт-процесс / smart process",
          "product property": "свойство товара / product property", "event": "событие / event",
          "placement": "встройка / placement", "robot": "робот / robot"}  # fmt: skip
+
+
+@bp.app_template_filter("datetime")
+def datetime_filter(ts: float) -> str:
+    """A moment for a page: Moscow time (the portal's own time zone arrives with a later issue)."""
+    return datetime.fromtimestamp(ts, MOSCOW).strftime("%d.%m.%Y %H:%M")
 
 
 @bp.post("/app")
@@ -32,12 +42,12 @@ def app_page():
 @bp.post("/app/settings")
 def save_settings():
     """Save connector settings; the form's signed token is both the caller's proof and the CSRF guard."""
-    portal = portal_of(request.form.get("token", ""), PURPOSE)
+    member_id = portal_of(request.form.get("token", ""), PURPOSE).member_id
     values = {k: v for k, v in request.form.items() if k in connectors.BY_KEY}
     if not values:
         raise BadRequest("no settings in the form")
-    connectors.update_settings(portal, values)
-    context.registry().save(portal)
+    with context.registry().change(member_id) as portal:
+        connectors.update_settings(portal, values)
     return render(portal, request.form["token"], saved=True, lang=request.form.get("lang", "ru"))
 
 
@@ -49,6 +59,11 @@ def claims(portal, user: dict) -> dict:
 def portal_of(token: str, *purposes: str):
     """The portal of a signed page token made for one of ``purposes`` in the portal's current install;
     Unauthorized for anything else (forged, expired, foreign, of an uninstalled or deleted portal)."""
+    return page_claims(token, *purposes)[0]
+
+
+def page_claims(token: str, *purposes: str):
+    """(portal, claims) of a page token as ``portal_of`` accepts it; claims carry ``_exp``."""
     for purpose in purposes:
         try:
             found = verify(secret(), purpose, token)
@@ -60,7 +75,7 @@ def portal_of(token: str, *purposes: str):
             and portal.status != "uninstalled"
             and installation.same(found.get("i", ""), portal.install_id)
         ):
-            return portal
+            return portal, found
         break
     raise Unauthorized("page token: missing, forged, expired or of another install")
 
@@ -79,6 +94,7 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         settings=connectors.SETTINGS,
         values=connectors.public_view(portal),
         hooks=connectors.webhook_urls(settings.public_url, portal) if token else {},
+        failures=jobs.failures(portal.member_id)[:5] if token else [],
         token=token,
         saved=saved,
         lang=lang,

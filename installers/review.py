@@ -8,6 +8,7 @@ one pair is two batch requests (read the records, then the planner's writes and 
 
 import io
 import logging
+import time
 
 from flask import Blueprint, Response, current_app, render_template, request
 
@@ -39,10 +40,14 @@ def review_page():
     """List the review queue; a POST with ``action`` (and ``key``) merges, dismisses or starts a scan first.
     While a scan runs only its progress is shown: the queue is being rebuilt, and the portal's requests
     are the scan's."""
-    member_id = caller()
+    portal, claims = pages.page_claims(request.values.get("token", ""), PURPOSE, pages.PURPOSE)
+    member_id = portal.member_id
     message = act(member_id, request.form.get("action", ""), request.form.get("key", ""))
-    portal = context.registry().require(member_id)
-    token = sign(secret(), PURPOSE, {"m": member_id, "i": portal.install_id})
+    # the page's own token lives no longer than the one it came with: it cannot renew itself
+    ttl = max(1, int(claims["_exp"] - time.time()))
+    token = sign(
+        secret(), PURPOSE, {"m": member_id, "i": portal.install_id, "u": claims.get("u", "")}, ttl
+    )
     redis = context.redis()
     state = run_state(redis, member_id)
     running = is_running(state)

@@ -187,7 +187,7 @@ class AppServer:
         self.client_id = self.sandbox_app["client_id"]
         self.flask = create_app({
             "redis_url": redis_url, "public_url": self.url, "bx24_js_url": f"{sandbox.url}/bx24.js",
-            "oauth_servers": f"{sandbox.url}/oauth-server", "client_id": self.client_id,
+            "oauth_servers": f"{sandbox.url}/oauth-server", "client_id": self.client_id, "uninstall_settle": 0,
             "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key"})  # fmt: skip
         self.redis = self.flask.extensions["redis"]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -6,6 +6,8 @@ real HTTP server on 127.0.0.1 recording everything it receives.
 """
 
 import json
+import time
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -80,8 +82,19 @@ def page_of(sandbox, portal, app_server, user="1", target=None) -> Page:
     )
 
 
-def event_form(event: str, member_id: str, application_token: str, **auth) -> dict:
-    return flatten({"event": event, "data": {"CLEAN": 1, "VERSION": "9"}, "ts": "1",
+def release_version(sandbox, app_server, portal, version: int = 2) -> list[dict]:
+    """The app's new version released: the ONAPPUPDATE deliveries the portal made."""
+    requests.post(f"{sandbox.url}/_sandbox/apps/{app_server.client_id}/update", json={"version": version},
+                  timeout=10)  # fmt: skip
+    return [
+        d
+        for d in portal.control("GET", "/logs/deliveries?wait=1")
+        if d.get("event") == "ONAPPUPDATE"
+    ]
+
+
+def event_form(event: str, member_id: str, application_token: str, clean: int = 1, **auth) -> dict:
+    return flatten({"event": event, "data": {"CLEAN": clean, "VERSION": "9"}, "ts": "1",
                     "auth": {"member_id": member_id, "application_token": application_token,
                              "domain": "x", **auth}})  # fmt: skip
 
@@ -99,15 +112,7 @@ def test_takeover_through_the_install_page_is_refused(sandbox, app_server, two):
     forged = requests.post(app_server.url + "/bitrix/events",
                            data=event_form("ONAPPUNINSTALL", v.member_id, "attacker-chosen"), timeout=10)  # fmt: skip
     assert forged.status_code == 401 and queued(app_server.redis) == n
-    requests.post(
-        f"{sandbox.url}/_sandbox/apps/{app_server.client_id}/update",
-        json={"version": 2},
-        timeout=10,
-    )
-    delivered = [
-        d for d in v.control("GET", "/logs/deliveries?wait=1") if d.get("event") == "ONAPPUPDATE"
-    ]
-    assert delivered[-1]["status"] == 200
+    assert release_version(sandbox, app_server, v)[-1]["status"] == 200
     stored = context.registry().require(v.member_id)
     assert (
         stored.application_token
@@ -229,7 +234,7 @@ def test_a_transient_failure_keeps_the_uninstall_for_the_job(sandbox, app_server
     """The uninstall job meets a failing OAuth server: it raises (RQ retries) and deletes nothing; the
     next attempt, the server back, deletes the data of the genuinely uninstalled portal."""
     from b24app.errors import Unavailable
-    from b24app.installation import decide_uninstall
+    from b24app.lifecycle import decide_uninstall
 
     _, v = two
     v.control("POST", "/uninstall", json={"client_id": app_server.client_id, "clean": True})
@@ -238,9 +243,9 @@ def test_a_transient_failure_keeps_the_uninstall_for_the_job(sandbox, app_server
         f"{sandbox.url}/_sandbox/oauth-server/faults", json={"method": failing}, timeout=10
     )
     with pytest.raises(Unavailable):
-        decide_uninstall(v.member_id, True)
+        decide_uninstall(v.member_id)
     assert context.registry().get(v.member_id) is not None
-    assert decide_uninstall(v.member_id, True) == "forgotten"
+    assert decide_uninstall(v.member_id) == "forgotten"
     assert context.registry().get(v.member_id) is None
 
 
@@ -342,15 +347,7 @@ def test_a_network_failure_on_update_keeps_the_event_and_a_job_takes_it(sandbox,
     v.control(
         "POST", "/faults", json={"method": "oauth.app.info", "error": "INTERNAL", "status": 503}
     )
-    requests.post(
-        f"{sandbox.url}/_sandbox/apps/{app_server.client_id}/update",
-        json={"version": 2},
-        timeout=10,
-    )
-    delivered = [
-        d for d in v.control("GET", "/logs/deliveries?wait=1") if d.get("event") == "ONAPPUPDATE"
-    ]
-    assert delivered[-1]["status"] == 200
+    assert release_version(sandbox, app_server, v)[-1]["status"] == 200
     fresh = v.control("GET", "")["installs"][app_server.client_id]["application_token"]
     assert context.registry().require(v.member_id).application_token != fresh
     app_server.run_jobs()
@@ -358,7 +355,7 @@ def test_a_network_failure_on_update_keeps_the_event_and_a_job_takes_it(sandbox,
     assert (
         stored.application_token == fresh
         and stored.app_version == 2
-        and stored.pending_update == {}
+        and not app_server.redis.exists(f"b24:p:{v.member_id}:pending-updates")
     )
 
 
@@ -370,11 +367,7 @@ def test_a_missed_update_heals_on_the_next_admin_page_open(sandbox, app_server, 
     client.call(
         "event.unbind", {"event": "ONAPPUPDATE", "handler": app_server.url + "/bitrix/events"}
     )
-    requests.post(
-        f"{sandbox.url}/_sandbox/apps/{app_server.client_id}/update",
-        json={"version": 2},
-        timeout=10,
-    )
+    assert release_version(sandbox, app_server, v) == []
     fresh = v.control("GET", "")["installs"][app_server.client_id]["application_token"]
     assert context.registry().require(v.member_id).application_token != fresh
     assert page_of(sandbox, v, app_server, user=MANAGER).post().status_code == 403
@@ -392,3 +385,135 @@ def test_the_installing_user_must_be_an_admin(sandbox, app_server):
         lifecycle.begin_install(sandbox.world, p.portal, sandbox.world.app(app_server.client_id))
     resp = page_of(sandbox, p, app_server, user=MANAGER, target=app_server.url + "/install").post()
     assert resp.status_code == 403 and context.registry().get(p.member_id) is None
+
+
+def test_a_forged_clean_before_the_genuine_keep_data_uninstall_deletes_nothing(
+    sandbox, app_server, two, monkeypatch
+):
+    """A manager's forged ONAPPUNINSTALL CLEAN=1 queued just before the admin's genuine uninstall with
+    CLEAN=0: the decision waits the settling time, sees both choices, and keeps the data."""
+    from b24app.lifecycle import decide_uninstall
+
+    monkeypatch.setattr(context.settings(), "uninstall_settle", 1.0)
+    _, v = two
+    token = page_of(sandbox, v, app_server, user=MANAGER).form["APPLICATION_TOKEN"]
+    forged = requests.post(app_server.url + "/bitrix/events", data=event_form("ONAPPUNINSTALL", v.member_id, token),
+                           timeout=10)  # fmt: skip
+    assert forged.status_code == 200
+    v.control("POST", "/uninstall", json={"client_id": app_server.client_id, "clean": False})
+    v.control("GET", "/logs/deliveries?wait=1")
+    app_server.run_jobs()
+    assert context.registry().require(v.member_id).status != "uninstalled"  # still settling
+    time.sleep(1.1)
+    assert decide_uninstall(v.member_id) == "forgotten"
+    stored = context.registry().require(v.member_id)
+    assert stored.status == "uninstalled" and stored.access_token == ""
+
+
+def test_a_forged_keep_data_uninstall_cannot_hold_up_nor_flip_a_genuine_clean_one(
+    sandbox, app_server, two
+):
+    """A forged CLEAN=0 decided while the app is installed is dropped; the genuine CLEAN=1 that follows
+    deletes everything."""
+    _, v = two
+    token = page_of(sandbox, v, app_server, user=MANAGER).form["APPLICATION_TOKEN"]
+    form = event_form("ONAPPUNINSTALL", v.member_id, token, clean=0)
+    assert (
+        requests.post(app_server.url + "/bitrix/events", data=form, timeout=10).status_code == 200
+    )
+    app_server.run_jobs()
+    assert context.registry().require(v.member_id).status == "installed"
+    v.control("POST", "/uninstall", json={"client_id": app_server.client_id, "clean": True})
+    v.control("GET", "/logs/deliveries?wait=1")
+    app_server.run_jobs()
+    assert context.registry().get(v.member_id) is None
+
+
+def test_a_stale_record_saved_after_a_refresh_keeps_the_new_tokens(sandbox, app_server, two):
+    """Settings saved from a record read before a refresh never bring back the spent refresh token."""
+    _, v = two
+    registry = context.registry()
+    stale = registry.require(v.member_id)
+    requests.post(
+        f"{sandbox.url}/_sandbox/tokens/expire", json={"member_id": v.member_id}, timeout=10
+    )
+    context.client(v.member_id).call("profile")  # refreshes
+    fresh = registry.require(v.member_id)
+    assert fresh.refresh_token != stale.refresh_token
+    stale.settings["letter_sender"] = "Фонд <fund@example.org>"
+    registry.save(stale)
+    after = registry.require(v.member_id)
+    assert after.refresh_token == fresh.refresh_token and after.settings[
+        "letter_sender"
+    ].startswith("Фонд")
+    requests.post(
+        f"{sandbox.url}/_sandbox/tokens/expire", json={"member_id": v.member_id}, timeout=10
+    )
+    assert context.client(v.member_id).call("profile")["ID"] == "1"
+
+
+def test_a_flood_of_junk_updates_during_an_outage_cannot_push_out_the_genuine_one(
+    sandbox, app_server, two
+):
+    """The genuine ONAPPUPDATE kept first survives 30 junk ones (at most 20 kept, the rest 503, nothing
+    evicted); oversized tokens are a 400. After the outage the genuine one is taken."""
+    _, v = two
+    requests.post(f"{sandbox.url}/_sandbox/oauth-server/faults", json={"method": "oauth.app.info", "count": 100},
+                  timeout=10)  # fmt: skip
+    release_version(sandbox, app_server, v)
+    statuses = Counter()
+    for i in range(30):
+        form = event_form("ONAPPUPDATE", v.member_id, f"junk{i}", access_token=f"junk{i:030d}")
+        statuses[
+            requests.post(app_server.url + "/bitrix/events", data=form, timeout=10).status_code
+        ] += 1
+    assert statuses == {200: 19, 503: 11}
+    huge = event_form("ONAPPUPDATE", v.member_id, "junk", access_token="a" * 1_500_000)
+    assert (
+        requests.post(app_server.url + "/bitrix/events", data=huge, timeout=10).status_code == 400
+    )
+    with sandbox.world.lock:
+        sandbox.world.runtime["faults"] = {}  # the outage ends
+    app_server.run_jobs()
+    fresh = v.control("GET", "")["installs"][app_server.client_id]["application_token"]
+    stored = context.registry().require(v.member_id)
+    assert stored.application_token == fresh and stored.app_version == 2
+
+
+def test_a_dead_refresh_token_in_a_page_is_an_auth_error_not_a_500(sandbox, app_server, two):
+    """A refresh refused by the OAuth server reaches callers as a BitrixAuthError (pages handle those)."""
+    from b24app.bitrix import BitrixAuthError
+
+    _, v = two
+    registry = context.registry()
+    portal = registry.require(v.member_id)
+    portal.refresh_token = "0" * 32
+    registry.save_tokens(portal)
+    requests.post(
+        f"{sandbox.url}/_sandbox/tokens/expire", json={"member_id": v.member_id}, timeout=10
+    )
+    with pytest.raises(BitrixAuthError, match="invalid_grant"):
+        context.client(v.member_id).call("profile")
+
+
+def test_absurd_numbers_are_400(sandbox, app_server, two):
+    """AUTH_EXPIRES of 400 digits (OverflowError before): 400."""
+    x, _ = two
+    page = page_of(sandbox, x, app_server, target=app_server.url + "/install")
+    resp = page.post(AUTH_EXPIRES="1" + "0" * 400)
+    assert resp.status_code == 400 and "AUTH_EXPIRES" in resp.json()["message"]
+
+
+def test_the_review_token_cannot_renew_itself(sandbox, app_server, two):
+    """The review page signs its own token for no longer than the one it was opened with."""
+    from b24app.signing import sign, verify
+
+    x, _ = two
+    record = context.registry().require(x.member_id)
+    short = sign("test-secret-key", "review", {"m": x.member_id, "i": record.install_id}, ttl=30)
+    html = requests.post(app_server.url + "/app/review", data={"token": short}, timeout=10).text
+    renewed = html.split('name="token" value="', 1)[1].split('"', 1)[0]
+    assert (
+        verify("test-secret-key", "review", renewed)["_exp"]
+        <= verify("test-secret-key", "review", short)["_exp"]
+    )

@@ -5,7 +5,9 @@ import pytest
 from b24app.config import Settings
 from b24app.trust import server_for, servers
 
-ALLOWED = servers("https://oauth.bitrix.info, https://oauth.bitrix24.tech/ ,http://127.0.0.1:8080/oauth-server")
+ALLOWED = servers(
+    "https://oauth.bitrix.info, https://oauth.bitrix24.tech/ ,http://127.0.0.1:8080/oauth-server"
+)
 
 
 def test_the_default_allow_list_is_bitrix24s_two_servers():
@@ -34,3 +36,25 @@ def test_an_allowed_servers_rest_endpoint_is_found(endpoint, base):
 ])  # fmt: skip
 def test_anything_else_is_not_trusted(endpoint):
     assert server_for(endpoint, ALLOWED) is None
+
+
+def test_one_server_down_does_not_block_a_token_of_the_other():
+    """A token checked at every allowed server: the first one's 503 does not stop the second's answer."""
+    import responses
+
+    from b24app.trust import confirm
+
+    answer = {"result": {"client_id": "app.1", "user_id": 1, "scope": "crm", "expires": "2026-12-01T21:00:00+03:00",
+                         "install": {"installed": True, "version": "3", "status": "F", "scope": "crm",
+                                     "domain": "fund.bitrix24.ru", "uri": "https://fund.bitrix24.ru",
+                                     "client_endpoint": "https://fund.bitrix24.ru/rest/", "member_id": "m1",
+                                     "member_type": "..."}}}  # fmt: skip
+    with responses.RequestsMock() as rsps:
+        rsps.post("https://oauth.bitrix.info/rest/app.info", status=503, body="down")
+        rsps.post("https://oauth.bitrix24.tech/rest/app.info", json=answer)
+        info = confirm("token", servers("https://oauth.bitrix.info,https://oauth.bitrix24.tech"))
+    assert (info.member_id, info.version, info.server.base) == (
+        "m1",
+        3,
+        "https://oauth.bitrix24.tech",
+    )

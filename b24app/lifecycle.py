@@ -1,0 +1,176 @@
+"""ONAPPUPDATE and ONAPPUNINSTALL (bitrix24-rest.md §1.3–§1.5), each decided on Bitrix24's word alone.
+
+An update's new application token is taken only when the OAuth server confirms app, portal, a newer
+installed version and an admin; one that cannot be confirmed now is kept (encrypted, an hour at most)
+and confirmed by a job. An uninstall whose member_id and application_token match is decided by a job:
+the data goes only when the stored tokens are refused as revoked (or NOT_INSTALLED), after a short
+settling time in which every ONAPPUNINSTALL seen must agree on CLEAN for the data to be deleted. Every
+user's page open carries the application token, so an uninstall event alone proves nothing.
+"""
+
+import hashlib
+import json
+import logging
+import time
+
+from . import context
+from .errors import InboundError, Unauthorized, Unavailable
+from .installation import accept_version, confirm_for, forget, known_portal, require_admin, same
+from .jobs import portal_job
+from .oauth import RefreshFailed, RefreshUnavailable, refresh_tokens
+from .portals import Portal, portal_key
+from .queue import DEFAULT, enqueue_once
+from .trust import TokenNotConfirmed
+
+log = logging.getLogger(__name__)
+PENDING_TTL = 3600  # a kept ONAPPUPDATE's access token lives an hour anyway
+PENDING_MAX = 20  # kept ONAPPUPDATEs per portal; more during one outage are refused, not kept
+
+
+def take_update(member_id: str, access_token: str, application_token: str) -> str:
+    """ONAPPUPDATE: the new application token is taken when the OAuth server confirms app, portal and a
+    newer installed version, and the token's user is an admin. Unauthorized / Unavailable otherwise."""
+    portal = known_portal(member_id)
+    if not access_token or not application_token:
+        raise Unauthorized("ONAPPUPDATE without auth[access_token] and auth[application_token]")
+    info = confirm_for(portal, access_token)
+    if info.version == portal.app_version and same(application_token, portal.application_token):
+        return "already taken"
+    require_admin(info, access_token, "update the app")
+    if info.version <= portal.app_version:
+        raise Unauthorized(
+            f"the OAuth server reports version {info.version}, not newer than {portal.app_version}"
+        )
+    accept_version(member_id, info, application_token)
+    return "taken"
+
+
+def pending_key(member_id: str) -> str:
+    return portal_key(member_id, "pending-updates")
+
+
+def defer_update(member_id: str, access_token: str, application_token: str) -> bool:
+    """Keep an ONAPPUPDATE that could not be confirmed now and queue its confirmation; False (nothing
+    kept or queued) when the portal already keeps PENDING_MAX of them."""
+    known_portal(member_id)
+    redis, fernet = context.redis(), context.registry().fernet
+    field = hashlib.sha256(access_token.encode()).hexdigest()[:24]
+    key = pending_key(member_id)
+    if not redis.hexists(key, field) and redis.hlen(key) >= PENDING_MAX:
+        log.warning(
+            "portal %s: %d ONAPPUPDATEs already kept; one more refused", member_id, PENDING_MAX
+        )
+        return False
+    entry = {
+        "access_token": access_token,
+        "application_token": application_token,
+        "at": time.time(),
+    }
+    redis.pipeline().hset(key, field, fernet.encrypt(json.dumps(entry).encode())).expire(
+        key, PENDING_TTL
+    ).execute()
+    enqueue_once(redis, DEFAULT, f"update-{member_id}-{field}", confirm_pending_updates, member_id)
+    return True
+
+
+@portal_job
+def confirm_pending_updates(member_id: str) -> str:
+    """Job: confirm each kept ONAPPUPDATE, newest first, dropping each one decided; raises Unavailable
+    (RQ retries) while one cannot be confirmed yet."""
+    redis, fernet = context.redis(), context.registry().fernet
+    entries = sorted(((f, json.loads(fernet.decrypt(v))) for f, v in redis.hgetall(pending_key(member_id)).items()),
+                     key=lambda fe: -fe[1]["at"])  # fmt: skip
+    outcome, unavailable = "nothing pending", None
+    for field, entry in entries:
+        try:
+            outcome = take_update(member_id, entry["access_token"], entry["application_token"])
+        except Unavailable as exc:
+            unavailable = exc
+            continue
+        except InboundError as exc:
+            log.warning("portal %s: kept ONAPPUPDATE refused: %s", member_id, exc)
+            outcome = f"refused: {exc}"
+        redis.hdel(pending_key(member_id), field)
+    if unavailable is not None:
+        raise unavailable
+    return outcome
+
+
+def choices_key(member_id: str) -> str:
+    return portal_key(member_id, "uninstall-choices")
+
+
+def queue_uninstall(member_id: str, clean: bool) -> None:
+    """Note an ONAPPUNINSTALL whose member_id and application_token matched, and queue its decision."""
+    redis = context.redis()
+    redis.hsetnx(choices_key(member_id), "1" if clean else "0", time.time())
+    enqueue_once(
+        redis, DEFAULT, f"uninstall-{member_id}", decide_uninstall, member_id, result_ttl=0
+    )
+
+
+@portal_job
+def decide_uninstall(member_id: str) -> str:
+    """Job: forget the portal only once Bitrix24 confirms the app is gone and the settling time has
+    passed; a forged uninstall (the tokens still work) changes nothing. Unavailable (RQ retries) while
+    it cannot be told."""
+    redis = context.redis()
+    choices = redis.hgetall(choices_key(member_id))
+    if not choices:
+        return "nothing pending"
+    gone = app_gone(context.registry().require(member_id))
+    if not gone:
+        redis.hdel(choices_key(member_id), *choices)
+        reason = (
+            "the app's tokens still work (forged?)"
+            if gone is False
+            else "Bitrix24 did not confirm it"
+        )
+        log.warning("portal %s: ONAPPUNINSTALL ignored: %s", member_id, reason)
+        return "kept"
+    redis.set(portal_key(member_id, "gone-at"), time.time(), nx=True)
+    settle_until = (
+        float(redis.get(portal_key(member_id, "gone-at"))) + context.settings().uninstall_settle
+    )
+    if time.time() < settle_until:
+        enqueue_once(
+            redis,
+            DEFAULT,
+            f"uninstall-settle-{member_id}",
+            decide_uninstall,
+            member_id,
+            at=settle_until,
+            result_ttl=0,
+        )
+        return "settling"
+    clean = set(redis.hgetall(choices_key(member_id))) == {b"1"}
+    forget(member_id, clean)
+    redis.delete(choices_key(member_id), portal_key(member_id, "gone-at"))
+    log.info("portal %s: uninstalled%s", member_id, " and its data deleted" if clean else "")
+    return "forgotten"
+
+
+def app_gone(portal: Portal) -> bool | None:
+    """True when Bitrix24 says the app was removed: the stored access token is refused as unknown (or
+    NOT_INSTALLED) and the refresh token too. False while they work; None when it cannot be told (an
+    expired access token whose refresh token is dead: an idle portal, not a removed app)."""
+    s = context.settings()
+    try:
+        confirm_for(portal, portal.access_token)
+        return False
+    except TokenNotConfirmed as exc:
+        if exc.code == "NOT_INSTALLED":
+            return True
+        revoked = exc.code == "invalid_token"
+    except Unauthorized:  # the portal's OAuth server left the allow-list: nothing can be confirmed
+        return None
+    try:
+        refresh_tokens(context.registry(), portal.member_id, portal.access_token, s.client_id,
+                       s.client_secret.get_secret_value(), context.oauth_servers())  # fmt: skip
+    except RefreshUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    except RefreshFailed as exc:
+        if exc.error == "NOT_INSTALLED" or (exc.error == "invalid_grant" and revoked):
+            return True
+        return None
+    return False
