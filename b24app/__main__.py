@@ -35,15 +35,10 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run an RQ worker with the built-in scheduler on the given queues."""
-    from rq import Queue, Worker
+    """Run an RQ worker with the built-in scheduler on the given queues; it outlives Redis restarts."""
+    from . import context, worker
 
-    from . import context
-
-    redis = context.redis()
-    queues = [Queue(name, connection=redis) for name in args.queues.split(",")]
-    Worker(queues, connection=redis).work(with_scheduler=True, burst=args.burst)
-    return 0
+    return worker.run(context.redis(), args.queues.split(","), burst=args.burst)
 
 
 def cmd_install(args: argparse.Namespace) -> int:

@@ -50,15 +50,44 @@ def wait_for(url: str, timeout: float = 20) -> None:
 
 
 class Children:
-    """Child processes started by the demo; all stopped together."""
+    """Child processes started by the demo: a dead one is restarted (and said so); all stopped together."""
+
+    RESTARTS_MAX = 5  # per child: a child that keeps dying is a fault to show, not to hide
 
     def __init__(self):
         self.procs: list[subprocess.Popen] = []
+        self.recipes: dict[int, tuple[list[str], dict]] = {}
+        self.restarts: dict[str, int] = {}
 
     def start(self, argv: list[str], env: dict | None = None) -> subprocess.Popen:
         proc = subprocess.Popen(argv, env={**os.environ, **(env or {})})
         self.procs.append(proc)
+        self.recipes[proc.pid] = (argv, env or {})
         return proc
+
+    def revive(self) -> bool:
+        """Restart every child that died; False once one has died more than RESTARTS_MAX times."""
+        for i, proc in enumerate(self.procs):
+            if proc.poll() is None:
+                continue
+            argv, env = self.recipes.pop(proc.pid)
+            name = " ".join(argv[:4])
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            if self.restarts[name] > self.RESTARTS_MAX:
+                print(
+                    f"demo: {name} keeps exiting (code {proc.returncode}); stopping",
+                    file=sys.stderr,
+                )
+                return False
+            print(
+                f"demo: {name} exited with code {proc.returncode}; restarting it",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.procs.pop(i)
+            self.start(argv, env)
+            return True
+        return True
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -86,9 +115,7 @@ def run_demo(sandbox_port: int, web_port: int) -> int:
         urls = start_all(children, pick_port(sandbox_port), pick_port(web_port))
         print_urls(urls)
         while not stop["now"]:
-            dead = [p for p in children.procs if p.poll() is not None]
-            if dead:
-                print(f"a child process exited ({dead[0].args[:3]}); stopping", file=sys.stderr)
+            if not children.revive():
                 return 1
             time.sleep(0.3)
         return 0
@@ -102,8 +129,9 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
     redis_bin = shutil.which("redis-server")
     if not redis_bin:
         raise RuntimeError("redis-server is not installed (the README's demo command installs it)")
+    data = tempfile.mkdtemp(prefix="blago24-demo-redis-")  # AOF: a restarted Redis keeps the queues
     children.start([redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--dir", tempfile.gettempdir()])  # fmt: skip
+                    "--appendonly", "yes", "--dir", data])  # fmt: skip
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     web = f"http://127.0.0.1:{web_port}"
     py = sys.executable

@@ -7,6 +7,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 URGENT, DEFAULT, BULK = (
     "urgent",
@@ -16,19 +17,48 @@ URGENT, DEFAULT, BULK = (
 QUEUES = (URGENT, DEFAULT, BULK)
 
 
+ALIVE = ("queued", "started", "scheduled", "deferred")
+
+
 def enqueue_once(
     redis: Redis, queue: str, job_id: str, fn: Callable | str, *args: Any, **kwargs: Any
 ) -> Job:
-    """Queue ``fn(*args)`` under ``job_id`` unless a job with that id is already waiting or running."""
-    existing = Job.fetch(job_id, connection=redis) if redis.exists(f"rq:job:{job_id}") else None
-    if existing is not None and existing.get_status(refresh=True) in (
-        "queued",
-        "started",
-        "scheduled",
-        "deferred",
-    ):
-        return existing
-    return enqueue(redis, queue, job_id, fn, *args, **kwargs)
+    """Queue ``fn(*args)`` under ``job_id`` unless a job with that id is already waiting or running;
+    a "started" job whose worker died is not trusted. Atomic across processes (a short Redis lock)."""
+    with redis.lock(f"b24:lock:enqueue:{job_id}", timeout=10, blocking_timeout=10):
+        existing = Job.fetch(job_id, connection=redis) if redis.exists(f"rq:job:{job_id}") else None
+        if existing is not None and live(redis, existing):
+            return existing
+        return enqueue(redis, queue, job_id, fn, *args, **kwargs)
+
+
+def live(redis: Redis, job: Job) -> bool:
+    """Whether the job still waits or runs: a started job must hold a live entry in its registry
+    (a dead worker's expires GRACE seconds after its last heartbeat, see worker.py)."""
+    if job.get_status(refresh=True) == "started":
+        resume_abandoned(redis, job.origin)
+        if job.get_status(refresh=True) == "started":
+            return job.id in StartedJobRegistry(job.origin, connection=redis).get_job_ids(
+                cleanup=False
+            )
+    return job.get_status() in ALIVE
+
+
+def resume_abandoned(redis: Redis, queue: str) -> list[str]:
+    """Put the queue's abandoned jobs (started, heartbeat expired) back at once, each using one retry
+    (out of retries: failed); RQ's own sweep would schedule them a retry interval later."""
+    registry = StartedJobRegistry(queue, connection=redis)
+    abandoned = [i for i in registry.get_expired_job_ids() if redis.exists(f"rq:job:{i}")]
+    registry.cleanup()
+    scheduled, q = ScheduledJobRegistry(queue, connection=redis), Queue(queue, connection=redis)
+    resumed = []
+    for job_id in abandoned:
+        job = Job.fetch(job_id, connection=redis)
+        if job.get_status(refresh=True) == "scheduled":
+            scheduled.remove(job)
+            q.enqueue_job(job)
+            resumed.append(job_id)
+    return resumed
 
 
 def retry_policy() -> Retry:

@@ -94,6 +94,26 @@ def open_app_in_browser(url: str) -> str:
             browser.close()
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def is_worker(pid: int) -> bool:
+    return cmdline(pid).rstrip().endswith("-m b24app worker")
+
+
+def wait_for(condition, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def stop(proc: subprocess.Popen) -> int:
     """Ctrl-C to the demo (its own process only); kill the group if it hangs."""
     proc.send_signal(signal.SIGINT)
@@ -120,6 +140,14 @@ def test_demo_starts_opens_the_app_and_stops_everything():
         children = descendants(proc.pid)
         assert len(children) >= 4, children  # redis-server, sandbox, web app, RQ worker
         assert "Приложение установлено" in open_app_in_browser(url)
+        worker = next(p for p in children if "worker" in cmdline(p))
+        os.kill(worker, signal.SIGKILL)
+        assert wait_for(
+            lambda: any("worker" in cmdline(p) for p in descendants(proc.pid) if p != worker)
+        )
+        assert (
+            proc.poll() is None
+        )  # the supervisor restarted the worker instead of stopping the demo
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -132,3 +160,18 @@ def test_demo_starts_opens_the_app_and_stops_everything():
         time.sleep(0.2)
     assert [p for p in children if alive(p)] == []
     assert group_members(proc.pid) == []
+
+
+def test_the_supervisor_restarts_a_dead_child_and_gives_up_on_one_that_keeps_dying(capsys):
+    """Children.revive: a dead child is started again (and said so); past RESTARTS_MAX it gives up."""
+    from b24app.demo import Children
+
+    children = Children()
+    children.start([sys.executable, "-c", "raise SystemExit(3)"])
+    outcomes = []
+    for _ in range(Children.RESTARTS_MAX + 1):
+        children.procs[-1].wait(10)
+        outcomes.append(children.revive())
+    children.stop()
+    assert outcomes == [True] * Children.RESTARTS_MAX + [False]
+    assert "exited with code 3; restarting it" in capsys.readouterr().err

@@ -37,6 +37,7 @@ from rq import get_current_job
 from .. import context
 from ..bitrix import PAGE, BitrixClient, OperationTimeLimited
 from ..errors import Blago24Error
+from ..jobs import permanent, portal_job
 from ..portals import PortalNotFound, portal_key
 from ..queue import BULK, enqueue
 from ..ratelimit import PortalBusy
@@ -182,6 +183,7 @@ def requeue(redis: Redis, member_id: str, run: str, at: float | None = None) -> 
         enqueue(redis, BULK, f"dedup-scan-{member_id}-{run}-{seq}", scan_job, member_id, run, at=at)
 
 
+@portal_job
 def scan_job(member_id: str, run: str) -> str:
     """RQ job: advance the run for up to SLICE seconds, then re-queue what is left; returns what happened."""
     redis = context.redis()
@@ -205,7 +207,7 @@ def scan_job(member_id: str, run: str) -> str:
         return "waiting for the portal's limit"
     except Exception as exc:
         job = get_current_job()
-        final = job is None or not job.retries_left
+        final = job is None or not job.retries_left or permanent(exc) is not None
         update_run(redis, member_id, run, error=f"{type(exc).__name__}: {exc}"[:500],
                    **({"phase": "failed", "finished": now_iso()} if final else {}))  # fmt: skip
         raise

@@ -1,0 +1,115 @@
+"""One retry decision for every job, and enqueue_once that is atomic and does not trust dead jobs."""
+
+import threading
+import time
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+from b24app import context
+from b24app.bitrix import BitrixAuthError, BitrixError, BitrixUnavailable, RateLimited
+from b24app.errors import BadRequest, Unavailable
+from b24app.jobs import failures, permanent
+from b24app.oauth import RefreshFailed
+from b24app.queue import DEFAULT, enqueue_once
+from tests.test_trust import page_of
+
+
+def install(portal, app_server):
+    portal.control(
+        "POST", "/install", json={"client_id": app_server.client_id, "flow": "ui", "finish": True}
+    )
+
+
+@pytest.mark.parametrize("error, lasting", [
+    (BitrixAuthError("ACCESS_DENIED", "Access denied!", 403, "crm.deal.add"), True),
+    (BitrixAuthError("insufficient_scope", "", 401, "crm.deal.add"), True),
+    (RefreshFailed("m", "invalid_grant", "Invalid refresh token"), True),
+    (BitrixError("", "Parameter 'fields' must be array.", 400, "crm.contact.add"), True),
+    (BadRequest("bad input"), True),
+    (RateLimited("QUERY_LIMIT_EXCEEDED", "Too many requests", 503, "batch"), False),
+    (BitrixUnavailable("INTERNAL_SERVER_ERROR", "", 500, "batch"), False),
+    (Unavailable("the OAuth server answered 503"), False),
+    (KeyError("surprise"), False),
+])  # fmt: skip
+def test_permanent_or_not(error, lasting):
+    """Errors that waiting cannot heal, and those the retry policy is for."""
+    assert (permanent(error) is not None) is lasting
+
+
+def run_burst(app_server):
+    queues = [Queue(name, connection=app_server.redis) for name in ("urgent", "default", "bulk")]
+    SimpleWorker(queues, connection=app_server.redis).work(burst=True)
+
+
+def test_access_denied_ends_the_job_at_once_and_the_app_page_says_why(portal, app_server):
+    """A permanent ACCESS_DENIED on every batch: one run, no retries, the reason kept and shown to admins."""
+    portal.control("POST", "/faults", json={"method": "batch", "count": 50, "error": "ACCESS_DENIED",
+                                            "description": "Access denied!", "status": 403})  # fmt: skip
+    install(portal, app_server)
+    run_burst(app_server)
+    job = Job.fetch(f"template-{portal.member_id}", connection=app_server.redis)
+    assert job.get_status() == "failed" and job.retries_left == 0
+    assert job.id in FailedJobRegistry(DEFAULT, connection=app_server.redis).get_job_ids()
+    [failure] = failures(portal.member_id)
+    assert failure["job"] == "apply_template" and "ACCESS_DENIED" in failure["reason"]
+    html = page_of(portal.sandbox, portal, app_server).post().text
+    assert 'id="job-failures"' in html and "ACCESS_DENIED" in html
+
+
+def test_a_transient_failure_is_retried_by_the_policy(portal, app_server):
+    """A 503 on every batch: the job is scheduled again with one retry fewer, nothing recorded as stopped."""
+    portal.control("POST", "/faults", json={"method": "batch", "count": 50, "error": "INTERNAL_SERVER_ERROR",
+                                            "status": 500})  # fmt: skip
+    install(portal, app_server)
+    run_burst(app_server)
+    job = Job.fetch(f"template-{portal.member_id}", connection=app_server.redis)
+    assert job.get_status() == "scheduled" and job.retries_left == 4
+    assert failures(portal.member_id) == []
+
+
+def test_two_concurrent_callers_queue_one_job(redis_url, redis):
+    """enqueue_once from 8 threads at once: one job, queued once."""
+    context.configure(context.Settings(redis_url=redis_url))
+    barrier = threading.Barrier(8)
+
+    def call():
+        barrier.wait()
+        enqueue_once(redis, DEFAULT, "once-1", "operator.add", 1, 2)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert redis.lrange(f"rq:queue:{DEFAULT}", 0, -1) == [b"once-1"]
+
+
+def test_a_started_job_whose_worker_died_is_not_trusted(redis):
+    """A job left "started" with an expired registry entry (its worker died) is put back, not trusted."""
+    job = Queue(DEFAULT, connection=redis).enqueue(
+        "operator.add", 1, 2, job_id="stuck-1", retry=None
+    )
+    redis.lpop(f"rq:queue:{DEFAULT}")
+    job.set_status("started")
+    redis.zadd(
+        StartedJobRegistry(DEFAULT, connection=redis).key, {"stuck-1:exec1": time.time() - 5}
+    )
+    again = enqueue_once(redis, DEFAULT, "stuck-1", "operator.add", 1, 2)
+    assert again.get_status() == "queued" and redis.lrange(f"rq:queue:{DEFAULT}", 0, -1) == [
+        b"stuck-1"
+    ]
+
+
+def test_a_started_job_with_a_live_heartbeat_is_trusted(redis):
+    """A started job whose registry entry is alive: enqueue_once queues nothing."""
+    job = Queue(DEFAULT, connection=redis).enqueue("operator.add", 1, 2, job_id="busy-1")
+    redis.lpop(f"rq:queue:{DEFAULT}")
+    job.set_status("started")
+    redis.zadd(
+        StartedJobRegistry(DEFAULT, connection=redis).key, {"busy-1:exec1": time.time() + 30}
+    )
+    assert enqueue_once(redis, DEFAULT, "busy-1", "operator.add", 1, 2).get_status() == "started"
+    assert redis.llen(f"rq:queue:{DEFAULT}") == 0
