@@ -26,7 +26,7 @@ from .portals import PortalNotFound, portal_key
 
 log = logging.getLogger(__name__)
 FAILURES_KEPT = 20
-LEASE_TTL = 30  # seconds a dead holder keeps a lease
+LEASE_TTL = 15  # seconds a dead holder keeps a lease: less than worker.GRACE, so a resumed job finds it free
 PERMANENT_CODES = {"ACCESS_DENIED", "insufficient_scope", "INVALID_CREDENTIALS", "user_access_error",
                    "WRONG_AUTH_TYPE", "PORTAL_DELETED", "APPLICATION_NOT_FOUND", "NO_AUTH_FOUND",
                    "invalid_token", "authorization_error", "ERROR_METHOD_NOT_FOUND"}  # fmt: skip
@@ -87,6 +87,8 @@ def stop_retrying(member_id: str, job_name: str, reason: str) -> None:
     if job is not None:
         job.retries_left = 0
     log.warning("job %s for portal %s stopped: %s", job_name, member_id, reason)
+    if context.registry().get(member_id) is None:
+        return  # deleted meanwhile: nothing of it may be stored again
     entry = json.dumps(
         {"job": job_name, "reason": reason[:500], "at": time.time()}, ensure_ascii=False
     )

@@ -11,7 +11,10 @@ user's page open carries the application token, so an uninstall event alone prov
 import hashlib
 import json
 import logging
+import math
 import time
+
+from redis.exceptions import WatchError
 
 from . import context
 from .errors import InboundError, Unauthorized, Unavailable
@@ -101,12 +104,20 @@ def choices_key(member_id: str) -> str:
 
 
 def queue_uninstall(member_id: str, clean: bool) -> None:
-    """Note an ONAPPUNINSTALL whose member_id and application_token matched, and queue its decision."""
+    """Note an ONAPPUNINSTALL whose member_id and application_token matched, and queue its decision.
+    Each event bumps the choices' version, so a decision running meanwhile knows to look again."""
     redis = context.redis()
-    redis.hsetnx(choices_key(member_id), "1" if clean else "0", time.time())
+    key = choices_key(member_id)
+    redis.pipeline().hsetnx(key, "1" if clean else "0", time.time()).hincrby(
+        key, VERSION, 1
+    ).execute()
     enqueue_once(
         redis, DEFAULT, f"uninstall-{member_id}", decide_uninstall, member_id, result_ttl=0
     )
+
+
+VERSION = "version"
+ROUNDS = 3  # a decision looks again when an uninstall event arrived while it ran; three is plenty
 
 
 @portal_job
@@ -115,45 +126,70 @@ def decide_uninstall(member_id: str) -> str:
     passed; a forged uninstall (the tokens still work) changes nothing. Unavailable (RQ retries) while
     it cannot be told."""
     redis = context.redis()
-    choices = redis.hgetall(choices_key(member_id))
-    if not choices:
-        return "nothing pending"
-    gone = app_gone(context.registry().require(member_id))
-    if not gone:
-        redis.hdel(choices_key(member_id), *choices)
-        reason = (
-            "the app's tokens still work (forged?)"
-            if gone is False
-            else "Bitrix24 did not confirm it"
-        )
-        log.warning("portal %s: ONAPPUNINSTALL ignored: %s", member_id, reason)
-        return "kept"
+    for _ in range(ROUNDS):
+        version = redis.hget(choices_key(member_id), VERSION)
+        if version is None:
+            return "nothing pending"
+        gone = app_gone(context.registry().require(member_id))
+        if gone:
+            return settle_or_forget(redis, member_id)
+        if drop_choices_if_unchanged(redis, member_id, version):
+            reason = (
+                "the app's tokens still work (forged?)"
+                if gone is False
+                else "Bitrix24 did not confirm it"
+            )
+            log.warning("portal %s: ONAPPUNINSTALL ignored: %s", member_id, reason)
+            return "kept"
+    raise Unavailable(f"portal {member_id}: uninstall events keep arriving; deciding again later")
+
+
+def drop_choices_if_unchanged(redis, member_id: str, version: bytes) -> bool:
+    """Delete the noted choices (and any settling mark) unless a new event arrived since ``version``."""
+    key = choices_key(member_id)
+    with redis.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.hget(key, VERSION) != version:
+                return False
+            pipe.multi()
+            pipe.delete(key, portal_key(member_id, "gone-at"))
+            pipe.execute()
+            return True
+        except WatchError:
+            return False
+
+
+def settle_or_forget(redis, member_id: str) -> str:
+    """The app is gone: wait out the settling time, then forget (deleting data only if every choice
+    seen said CLEAN)."""
     redis.set(portal_key(member_id, "gone-at"), time.time(), nx=True)
     settle_until = (
         float(redis.get(portal_key(member_id, "gone-at"))) + context.settings().uninstall_settle
     )
-    if time.time() < settle_until:
-        enqueue_once(
-            redis,
-            DEFAULT,
-            f"uninstall-settle-{member_id}",
-            decide_uninstall,
-            member_id,
-            at=settle_until,
-            result_ttl=0,
-        )
+    wait = settle_until - time.time()
+    if wait > SETTLE_SLACK:
+        # RQ schedules in whole seconds: one second late rather than early, and its own id each time
+        at = math.ceil(settle_until) + 1
+        enqueue_once(redis, DEFAULT, f"uninstall-settle-{member_id}-{at}", decide_uninstall, member_id, at=at,
+                     result_ttl=0)  # fmt: skip
         return "settling"
-    clean = set(redis.hgetall(choices_key(member_id))) == {b"1"}
+    time.sleep(max(wait, 0))
+    choices = {k for k in redis.hkeys(choices_key(member_id)) if k != VERSION.encode()}
+    clean = choices == {b"1"}
     forget(member_id, clean)
     redis.delete(choices_key(member_id), portal_key(member_id, "gone-at"))
     log.info("portal %s: uninstalled%s", member_id, " and its data deleted" if clean else "")
     return "forgotten"
 
 
+SETTLE_SLACK = 5.0  # seconds a decision would rather wait in place than be scheduled again
+
+
 def app_gone(portal: Portal) -> bool | None:
-    """True when Bitrix24 says the app was removed: the stored access token is refused as unknown (or
-    NOT_INSTALLED) and the refresh token too. False while they work; None when it cannot be told (an
-    expired access token whose refresh token is dead: an idle portal, not a removed app)."""
+    """True when Bitrix24 says the app was removed: the stored access token is refused and so is the
+    refresh token (revoked: invalid_grant), or NOT_INSTALLED. False while they work; None when it cannot
+    be told (the OAuth server left the allow-list, or refused the client itself)."""
     s = context.settings()
     try:
         confirm_for(portal, portal.access_token)
@@ -161,7 +197,6 @@ def app_gone(portal: Portal) -> bool | None:
     except TokenNotConfirmed as exc:
         if exc.code == "NOT_INSTALLED":
             return True
-        revoked = exc.code == "invalid_token"
     except Unauthorized:  # the portal's OAuth server left the allow-list: nothing can be confirmed
         return None
     try:
@@ -170,7 +205,7 @@ def app_gone(portal: Portal) -> bool | None:
     except RefreshUnavailable as exc:
         raise Unavailable(str(exc)) from None
     except RefreshFailed as exc:
-        if exc.error == "NOT_INSTALLED" or (exc.error == "invalid_grant" and revoked):
+        if exc.error in ("NOT_INSTALLED", "invalid_grant"):
             return True
         return None
     return False

@@ -15,6 +15,9 @@ from .portals import Portal, PortalRegistry
 from .trust import OAuthServer, server_for
 
 log = logging.getLogger(__name__)
+REFRESH_LOCK = (
+    60  # seconds: longer than the refresh request's own deadline (5 s connect + 15 s read)
+)
 
 
 class RefreshFailed(Blago24Error):
@@ -38,7 +41,7 @@ def refresh_tokens(registry: PortalRegistry, member_id: str, stale_token: str, c
                    client_secret: str, allowed: list[OAuthServer]) -> Portal:  # fmt: skip
     """The portal with a fresh access token; refreshes only if ``stale_token`` is still the stored one,
     and only at a trusted OAuth server: the client secret goes nowhere else."""
-    with registry.lock(member_id, "refresh"):
+    with registry.lock(member_id, "refresh", timeout=REFRESH_LOCK):
         portal = registry.require(member_id)
         if portal.access_token != stale_token:
             return portal
@@ -50,10 +53,10 @@ def refresh_tokens(registry: PortalRegistry, member_id: str, stale_token: str, c
         try:
             resp = requests.get(server.token_url, params={
             "grant_type": "refresh_token", "client_id": client_id, "client_secret": client_secret,
-            "refresh_token": portal.refresh_token}, timeout=20, allow_redirects=False)  # fmt: skip
+            "refresh_token": portal.refresh_token}, timeout=(5, 15), allow_redirects=False)  # fmt: skip
         except requests.RequestException as exc:
             raise RefreshUnavailable(member_id, type(exc).__name__) from None
-        if resp.status_code >= 500:
+        if resp.status_code >= 500 or resp.status_code == 429:
             raise RefreshUnavailable(member_id, f"HTTP {resp.status_code}")
         body = _json(resp)
         if resp.status_code != 200 or "access_token" not in body:

@@ -18,6 +18,7 @@ QUEUES = (URGENT, DEFAULT, BULK)
 
 
 ALIVE = ("queued", "started", "scheduled", "deferred")
+SWEEP_LOCK = 4  # seconds one sweep of a queue holds it
 
 
 def enqueue_once(
@@ -29,6 +30,8 @@ def enqueue_once(
         existing = Job.fetch(job_id, connection=redis) if redis.exists(f"rq:job:{job_id}") else None
         if existing is not None and live(redis, existing):
             return existing
+        if existing is not None:  # finished or failed: its record's expiry must not carry over
+            existing.delete()
         return enqueue(redis, queue, job_id, fn, *args, **kwargs)
 
 
@@ -47,6 +50,8 @@ def live(redis: Redis, job: Job) -> bool:
 def resume_abandoned(redis: Redis, queue: str) -> list[str]:
     """Put the queue's abandoned jobs (started, heartbeat expired) back at once, each using one retry
     (out of retries: failed); RQ's own sweep would schedule them a retry interval later."""
+    if not redis.set(f"b24:lock:sweep:{queue}", 1, nx=True, ex=SWEEP_LOCK):
+        return []  # another process sweeps this queue right now: two sweeps would queue a job twice
     registry = StartedJobRegistry(queue, connection=redis)
     abandoned = [i for i in registry.get_expired_job_ids() if redis.exists(f"rq:job:{i}")]
     registry.cleanup()

@@ -33,7 +33,14 @@ REDIS_WAIT_MAX = 30.0  # the longest pause between two attempts to reach Redis
 
 
 class Blago24Worker(Worker):
-    """An RQ worker whose jobs count as abandoned ``GRACE`` seconds after a missed heartbeat."""
+    """An RQ worker whose jobs count as abandoned ``GRACE`` seconds after a missed heartbeat, and which
+    remembers being asked to stop (RQ does not say so when it stops while idle)."""
+
+    asked_to_stop = False
+
+    def request_stop(self, signum, frame):
+        self.asked_to_stop = True
+        return super().request_stop(signum, frame)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         if job.timeout and job.timeout > 0:
@@ -64,8 +71,6 @@ def sweep(redis: Redis, queue_names: list[str], stop: threading.Event) -> None:
     """Every SWEEP seconds, put abandoned jobs back on their queues (one sweeper at a time anywhere)."""
     while not stop.wait(SWEEP):
         try:
-            if not redis.set("b24:lock:sweep", os.getpid(), nx=True, ex=SWEEP - 1):
-                continue
             for name in queue_names:
                 for job_id in resume_abandoned(redis, name):
                     log.warning("job %s: its worker died; resumed", job_id)
@@ -99,7 +104,7 @@ def work(redis: Redis, queue_names: list[str], burst: bool) -> int:
             log.warning("worker %s: lost Redis (%s)", worker.name, exc)
         finally:
             end_horse(worker)
-        if burst or worker._stop_requested:
+        if burst or worker.asked_to_stop:
             return 0
         log.warning("worker %s quit without being asked to; starting a new worker", worker.name)
         previous = worker

@@ -4,101 +4,15 @@ a reinstall after a crash; each ends with the whole template, made exactly once,
 The template job is slowed by the sandbox (latency on its first batches) so the crash lands mid-job.
 """
 
-import contextlib
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 
-import pytest
 import requests
 
 from b24app import context
-from tests.conftest import AppServer, free_port
+from tests.conftest import kill_group, start_worker
 
 RESUME_LIMIT = 120  # seconds: the issue's "within two minutes"
-
-
-class AofRedis:
-    """A redis-server with AOF on a fixed port, which a test can stop and start again."""
-
-    def __init__(self, workdir):
-        self.port, self.dir = free_port(), str(workdir)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        from redis import Redis
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                Redis.from_url(self.url).ping()
-                return
-            except Exception:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-@pytest.fixture
-def aof_redis(tmp_path):
-    server = AofRedis(tmp_path)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def crash_app(aof_redis, sandbox):
-    server = AppServer(aof_redis.url, sandbox)
-    yield server
-    server.stop()
-
-
-def start_worker(app_server, log) -> subprocess.Popen:
-    """A real `b24app worker` in its own process group (so a test can kill it with its work-horse)."""
-    s = context.settings()
-    env = dict(os.environ, B24APP_REDIS_URL=s.redis_url, B24APP_PUBLIC_URL=s.public_url,
-               B24APP_OAUTH_SERVERS=s.oauth_servers, B24APP_CLIENT_ID=s.client_id,
-               B24APP_CLIENT_SECRET=s.client_secret.get_secret_value(),
-               B24APP_SECRET_KEY=s.secret_key.get_secret_value())  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "b24app", "worker"], env=env, stdout=log, stderr=log,
-                            start_new_session=True)  # fmt: skip
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (RQ spawns its work-horse in a process group of its own)."""
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in out.splitlines():
-        child, parent = map(int, line.split())
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the worker, its work-horse and its scheduler at once."""
-    for pid in [proc.pid, *descendants(proc.pid)]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(10)
 
 
 def slow_template(portal, seconds: float = 1.0, batches: int = 6) -> None:
@@ -182,6 +96,7 @@ def test_sigkill_of_worker_and_horse_mid_template_resumes(portal, crash_app, tmp
         wait_until_writing(portal)
         kill_group(first)
         killed_at = time.monotonic()
+        assert not context.registry().require(portal.member_id).template_version  # it was mid-job
         second = start_worker(crash_app, log)
         try:
             wait_for_template(portal.member_id)

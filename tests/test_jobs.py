@@ -113,3 +113,29 @@ def test_a_started_job_with_a_live_heartbeat_is_trusted(redis):
     )
     assert enqueue_once(redis, DEFAULT, "busy-1", "operator.add", 1, 2).get_status() == "started"
     assert redis.llen(f"rq:queue:{DEFAULT}") == 0
+
+
+def test_an_abandoned_job_with_retries_left_is_put_back_with_one_used(redis):
+    """A started job whose heartbeat expired: back on its queue at once, its retry budget one smaller."""
+    from rq import Retry
+
+    from b24app.queue import resume_abandoned
+
+    job = Queue(DEFAULT, connection=redis).enqueue(
+        "operator.add", 1, 2, job_id="dead-1", retry=Retry(max=3, interval=60)
+    )
+    redis.lpop(f"rq:queue:{DEFAULT}")
+    job.set_status("started")
+    redis.zadd(StartedJobRegistry(DEFAULT, connection=redis).key, {"dead-1:exec1": time.time() - 5})
+    assert resume_abandoned(redis, DEFAULT) == ["dead-1"]
+    job.refresh()
+    assert job.get_status() == "queued" and job.retries_left == 2
+    assert redis.lrange(f"rq:queue:{DEFAULT}", 0, -1) == [b"dead-1"]
+
+
+def test_a_started_job_missing_from_its_registry_is_not_trusted(redis):
+    """ "started" with no registry entry at all (the entry was lost): enqueue_once queues it afresh."""
+    job = Queue(DEFAULT, connection=redis).enqueue("operator.add", 1, 2, job_id="ghost-1")
+    redis.lpop(f"rq:queue:{DEFAULT}")
+    job.set_status("started")
+    assert enqueue_once(redis, DEFAULT, "ghost-1", "operator.add", 1, 2).get_status() == "queued"

@@ -6,6 +6,7 @@ real HTTP server on 127.0.0.1 recording everything it receives.
 """
 
 import json
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -402,12 +403,60 @@ def test_a_forged_clean_before_the_genuine_keep_data_uninstall_deletes_nothing(
     assert forged.status_code == 200
     v.control("POST", "/uninstall", json={"client_id": app_server.client_id, "clean": False})
     v.control("GET", "/logs/deliveries?wait=1")
-    app_server.run_jobs()
-    assert context.registry().require(v.member_id).status != "uninstalled"  # still settling
-    time.sleep(1.1)
-    assert decide_uninstall(v.member_id) == "forgotten"
+    started = time.monotonic()
+    app_server.run_jobs()  # a settling time this short is waited out in place
+    assert time.monotonic() - started >= 0.9
     stored = context.registry().require(v.member_id)
     assert stored.status == "uninstalled" and stored.access_token == ""
+    assert decide_uninstall(v.member_id) == "portal uninstalled"
+
+
+def test_a_long_settling_time_schedules_the_decision_a_second_late_rather_than_early(
+    sandbox, app_server, two, monkeypatch
+):
+    """RQ schedules in whole seconds: the next decision is due at ceil(gone + settle) + 1, under an id of
+    its own (the running decision never swallows it)."""
+    from rq.registry import ScheduledJobRegistry
+
+    monkeypatch.setattr(context.settings(), "uninstall_settle", 30.0)
+    _, v = two
+    v.control("POST", "/uninstall", json={"client_id": app_server.client_id, "clean": True})
+    v.control("GET", "/logs/deliveries?wait=1")
+    app_server.run_jobs()
+    assert context.registry().require(v.member_id).status == "installed"
+    gone_at = float(app_server.redis.get(f"b24:p:{v.member_id}:gone-at"))
+    due = math.ceil(gone_at + 30) + 1
+    [job_id] = ScheduledJobRegistry("default", connection=app_server.redis).get_job_ids()
+    assert job_id == f"uninstall-settle-{v.member_id}-{due}"
+
+
+def test_a_genuine_uninstall_arriving_while_a_forged_one_is_decided_is_not_lost(
+    sandbox, app_server, two, monkeypatch
+):
+    """The decision of a forged CLEAN=1 saw the tokens working; the admin's real uninstall (CLEAN=1)
+    arrives meanwhile: the decision looks again instead of dropping it, and the data goes."""
+    from b24app import lifecycle
+
+    _, v = two
+    token = page_of(sandbox, v, app_server, user=MANAGER).form["APPLICATION_TOKEN"]
+    requests.post(
+        app_server.url + "/bitrix/events",
+        data=event_form("ONAPPUNINSTALL", v.member_id, token),
+        timeout=10,
+    )
+    real, rounds = lifecycle.app_gone, []
+
+    def racing(portal):
+        rounds.append(1)
+        if len(rounds) == 1:  # tokens seen working; the genuine uninstall lands right after
+            v.control("POST", "/uninstall", json={"client_id": app_server.client_id, "clean": True})
+            v.control("GET", "/logs/deliveries?wait=1")
+            return False
+        return real(portal)
+
+    monkeypatch.setattr(lifecycle, "app_gone", racing)
+    assert lifecycle.decide_uninstall(v.member_id) == "forgotten"
+    assert len(rounds) == 2 and context.registry().get(v.member_id) is None
 
 
 def test_a_forged_keep_data_uninstall_cannot_hold_up_nor_flip_a_genuine_clean_one(
