@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from fast_bitrix24 import BitrixAsync
@@ -102,6 +103,33 @@ class PortalMoved(Blago24Error):
     def __init__(self, rest_url: str):
         super().__init__(f"portal moved to {rest_url}")
         self.rest_url = rest_url
+
+
+MULTIFIELDS = {"EMAIL", "PHONE", "WEB", "IM"}
+NOT_RESENDABLE = (".add", ".set", "mergebatch", "bizproc.event.send", "im.notify", "tasks.task.add")
+
+
+def resendable(method: str, params: Mapping | None = None) -> bool:
+    """Whether a call whose answer was lost may be sent again: reads and updates may, a write that makes
+    something (``*.add``, ``*.set``, a merge, a comment, an activity, a notification) may not; a batch
+    only if every command may."""
+    name = method.lower()
+    if name == "batch":
+        commands = (params or {}).get("cmd") or {}
+        return all(resendable_command(str(c)) for c in commands.values())
+    if name.endswith(".update") and MULTIFIELDS & set((params or {}).get("fields") or {}):
+        return False  # e-mails and phones without an ID are appended: twice if sent twice
+    return not any(name.endswith(w) or w in name for w in NOT_RESENDABLE)
+
+
+def resendable_command(text: str) -> bool:
+    """``resendable`` for a batch command as its query string says it."""
+    name, _, query = text.partition("?")
+    if name.lower().endswith(".update") and any(
+        f"fields[{m}]" in unquote(query) for m in MULTIFIELDS
+    ):
+        return False
+    return resendable(name)
 
 
 def error_for(status: int, body: Any, method: str) -> BitrixError:
@@ -212,14 +240,20 @@ class BitrixClient:
 
     # --- single calls -------------------------------------------------------------------------
 
-    def call(self, method: str, params: Mapping | None = None, idempotent: bool = True) -> Any:
+    def call(
+        self, method: str, params: Mapping | None = None, idempotent: bool | None = None
+    ) -> Any:
         """The method's ``result`` (a record for ``get``, an id for ``add``, ``True`` for update)."""
         return self.call_raw(method, params, idempotent)["result"]
 
-    def call_raw(self, method: str, params: Mapping | None = None, idempotent: bool = True) -> dict:
+    def call_raw(
+        self, method: str, params: Mapping | None = None, idempotent: bool | None = None
+    ) -> dict:
         """The whole answer (``result``, ``total``, ``next``, ``time``) after the retry policy. A call that
-        is not ``idempotent`` is not repeated after a 5xx or a lost answer (the portal may have done it):
-        the caller re-reads and decides."""
+        is not ``idempotent`` (by default: decided from the method, ``resendable``) is not repeated after a
+        5xx or a lost answer (the portal may have done it): the caller re-reads and decides."""
+        if idempotent is None:
+            idempotent = resendable(method, params)
         refreshed = moved = False
         attempt = 0
         while True:
@@ -297,7 +331,7 @@ class BitrixClient:
     # --- batches ------------------------------------------------------------------------------
 
     def batch(self, commands: Mapping[str, tuple[str, Mapping]], halt: bool = False,
-              idempotent: bool = True) -> BatchResult:  # fmt: skip
+              idempotent: bool | None = None) -> BatchResult:  # fmt: skip
         """Run any number of (method, params) commands in order, 50 per request, references intact
         (``idempotent``: see call_raw)."""
         out = BatchResult()

@@ -193,3 +193,22 @@ def test_unreachable_portal_fails_fast_and_typed():
         )
     assert exc.value.retryable and exc.value.code == "NETWORK"
     assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("method, params, again", [
+    ("crm.deal.list", {}, True), ("crm.deal.update", {"id": 1, "fields": {"STAGE_ID": "WON"}}, True),
+    ("crm.deal.add", {"fields": {}}, False), ("crm.entity.mergeBatch", {}, False),
+    ("crm.timeline.comment.add", {}, False), ("crm.activity.todo.add", {}, False),
+    ("bizproc.event.send", {}, False), ("crm.deal.productrows.set", {}, False),
+    ("crm.contact.update", {"id": 1, "fields": {"EMAIL": [{"VALUE": "a@b.ru"}]}}, False),
+    ("batch", {"cmd": {"a": "crm.deal.list?filter[ID]=1", "b": "crm.deal.get?id=1"}}, True),
+    ("batch", {"cmd": {"a": "crm.deal.list?filter[ID]=1", "b": "crm.deal.add?fields[TITLE]=x"}}, False),
+    ("batch", {"cmd": {"a": "crm.contact.update?id=1&fields[PHONE][0][VALUE]=%2B7900"}}, False),
+])  # fmt: skip
+def test_the_facade_decides_from_the_method_whether_a_lost_answer_may_be_resent(
+    method, params, again
+):
+    """Writes that make something (or append e-mails and phones) are never re-sent after a lost answer."""
+    from b24app.bitrix import resendable
+
+    assert resendable(method, params) is again
