@@ -4,6 +4,7 @@ import logging
 import uuid
 
 from flask import Flask, jsonify, request
+from redis.exceptions import LockError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import context
@@ -25,10 +26,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.extensions["redis"] = context.redis()
 
+    from handlers import bp as hooks_bp
     from installers import events, install, pages, review
     from robots import bp as robots_bp
 
-    for blueprint in (install.bp, events.bp, pages.bp, review.bp, robots_bp):
+    for blueprint in (install.bp, events.bp, pages.bp, review.bp, robots_bp, hooks_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")
@@ -53,6 +55,13 @@ def register_error_handlers(app: Flask) -> None:
     def gone(err: PortalNotFound):
         log.info("call to %s for a portal not installed: %s", request.path, err)
         return jsonify(error="Unauthorized", message="the portal is not installed"), 401
+
+    @app.errorhandler(LockError)
+    def busy(err: LockError):
+        log.warning("request to %s waited too long for a lock: %s", request.path, err)
+        return jsonify(
+            error="Unavailable", message="busy with the same portal; try again in a moment"
+        ), 503
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(err: RequestEntityTooLarge):

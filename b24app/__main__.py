@@ -62,11 +62,14 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_portals(args: argparse.Namespace) -> int:
     """The installed portals as JSON: member_id, domain, status, webhook URLs."""
+    from handlers import SOURCES
+
     from . import connectors, context
 
     public_url = context.settings().public_url
+    paths = [path for source in SOURCES for path in source.paths()]
     rows = [{"member_id": p.member_id, "domain": p.domain, "status": p.status,
-             "template_version": p.template_version, "webhooks": connectors.webhook_urls(public_url, p)}
+             "template_version": p.template_version, "webhooks": connectors.webhook_urls(public_url, p, paths)}
             for p in context.registry().all()]  # fmt: skip
     print(json.dumps(rows, ensure_ascii=False, indent=2))
     return 0

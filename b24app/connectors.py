@@ -26,12 +26,11 @@ SETTINGS = (
     Setting("letter_sender", "Отправитель писем", "Letter sender (Name <e-mail>)"),
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
-SOURCES = ("timepad", "cloudpayments", "leyka")
 
 
-def webhook_urls(public_url: str, portal: Portal) -> dict[str, str]:
-    """Each connector's own webhook URL for this portal: /hooks/<portal key>/<source>."""
-    return {source: f"{public_url.rstrip('/')}/hooks/{portal.key}/{source}" for source in SOURCES}
+def webhook_urls(public_url: str, portal: Portal, paths: list[str]) -> dict[str, str]:
+    """This portal's own webhook URL for each source path (``handlers.SOURCES``): /hooks/<key>/<path>."""
+    return {path: f"{public_url.rstrip('/')}/hooks/{portal.key}/{path}" for path in paths}
 
 
 def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:

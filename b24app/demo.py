@@ -1,7 +1,9 @@
 """The demo: Redis, the sandbox, the web app and a worker, with the app installed into a sandbox portal."""
 
+import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import requests
 
@@ -114,6 +117,7 @@ def run_demo(sandbox_port: int, web_port: int) -> int:
     try:
         urls = start_all(children, pick_port(sandbox_port), pick_port(web_port))
         print_urls(urls)
+        print_first_use(urls)
         while not stop["now"]:
             if not children.revive():
                 return 1
@@ -161,9 +165,66 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
                            timeout=60).json()  # fmt: skip
     if not result.get("installed"):
         raise RuntimeError(f"install did not finish: HTTP {result.get('status')}")
+    secret = connect_cloudpayments(portal["member_id"], env)
     return {"portal_ui": f"{sandbox}/portal/{portal['member_id']}/", "sandbox": sandbox, "web": web,
             "redis": env["B24APP_REDIS_URL"], "webhook": portal["webhook_url"],
-            "member_id": portal["member_id"]}  # fmt: skip
+            "member_id": portal["member_id"], "env": env, "cloudpayments_secret": secret}  # fmt: skip
+
+
+def connect_cloudpayments(member_id: str, env: dict) -> str:
+    """Give the demo portal a CloudPayments secret, as a fund's admin does on the app page."""
+    secret = secrets.token_hex(16)
+    subprocess.run([sys.executable, "-m", "b24app", "settings", "--portal", member_id, f"cloudpayments_secret={secret}"],
+                   env={**os.environ, **env}, check=True, capture_output=True, timeout=60)  # fmt: skip
+    return secret
+
+
+def demo_payment() -> bytes:
+    """A CloudPayments Pay notification of 500 RUB as it arrives (form body, lower-case escapes)."""
+    invoice = int(time.time())
+    return (f"TransactionId={invoice}&Amount=500.00&Currency=RUB&InvoiceId=demo-{invoice}&AccountId=anna%40example.org"
+            "&Name=ANNA+IVANOVA&Email=anna%40example.org&DateTime=2026-12-01+09%3a41%3a05&CardFirstSix=220220"
+            "&CardLastFour=4242&CardExpDate=05%2f29&Description=%d0%9f%d0%be%d0%b6%d0%b5%d1%80%d1%82%d0%b2%d0%be"
+            "%d0%b2%d0%b0%d0%bd%d0%b8%d0%b5&TestMode=0&Status=Completed"
+            "&Data=%7b%22name%22%3a%22%d0%90%d0%bd%d0%bd%d0%b0+%d0%98%d0%b2%d0%b0%d0%bd%d0%be%d0%b2%d0%b0%22%7d").encode()  # fmt: skip
+
+
+def print_first_use(urls: dict) -> None:
+    """The CloudPayments secret, a ready curl line with a signed test donation, and .demo/env."""
+    from handlers.cloudpayments import sign
+
+    key = portal_key_of(urls)
+    raw = demo_payment()
+    mac = sign(raw, urls["cloudpayments_secret"])["Content-HMAC"]
+    url = f"{urls['web']}/hooks/{key}/cloudpayments/pay"
+    env_file = write_env(urls["env"])
+    print(
+        f"  CloudPayments (demo) API secret: {urls['cloudpayments_secret']}\n"
+        "Тестовое пожертвование (подписанное уведомление Pay) / a signed test donation:\n"
+        f"  curl -s -X POST '{url}' -H 'Content-Type: application/x-www-form-urlencoded' "
+        f"-H 'Content-HMAC: {mac}' --data-binary '{raw.decode()}'\n"
+        f"Второй терминал / a second terminal: source {env_file} && b24app portals\n",
+        flush=True,
+    )
+
+
+def portal_key_of(urls: dict) -> str:
+    """The demo portal's webhook key, as `b24app portals` shows it."""
+    out = subprocess.run([sys.executable, "-m", "b24app", "portals"], env={**os.environ, **urls["env"]},
+                         check=True, capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    row = next(r for r in json.loads(out) if r["member_id"] == urls["member_id"])
+    return row["webhooks"]["cloudpayments/pay"].split("/hooks/", 1)[1].split("/", 1)[0]
+
+
+def write_env(env: dict) -> str:
+    """``.demo/env``: the demo's settings, so `source .demo/env && b24app portals` works (secrets: 0600)."""
+    path = Path(".demo") / "env"
+    path.parent.mkdir(exist_ok=True)
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    lines.append(f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH")
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return str(path)
 
 
 def print_urls(urls: dict) -> None:

@@ -21,6 +21,7 @@ from .portals import Portal, portal_key
 from .queue import DEFAULT, enqueue_once
 from .template import NONPROFIT
 from .template.reconcile import Plan, Reconciler
+from .template.resolved import enums_of
 from .trust import AppInfo
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,9 @@ def apply_template(member_id: str) -> dict:
         rec = reconciler(member_id)
         plan = rec.apply()
         save_plan(member_id, plan, writes=rec.writes)
+        enums_of(
+            member_id, context.client(member_id), context.redis(), fresh=True
+        )  # donations need them
     log.info("portal %s: template applied with %d write commands", member_id, rec.writes)
     return {"writes": rec.writes, "missing": len(plan.missing)}
 

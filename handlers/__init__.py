@@ -1,3 +1,106 @@
-"""Inbound webhook handlers, one module per source, listed in SOURCES."""
+"""Inbound webhooks: one module per source, listed in SOURCES, served by one route.
 
-SOURCES: list = []
+``/hooks/<portal key>/<source>[/<kind>]``: the portal by its key (404) → the source (404) → the signature
+over the raw bytes (401) → the body parsed into the source's frozen model (400 naming the field) → first
+time? → the job queued under the sender's id → the sender's reply. A verified sender's unknown kind is
+answered like a known one and logged; nothing is queued from a refused request, and a delivery is
+acknowledged only once its job is queued.
+"""
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from b24app import context
+from b24app.errors import BadRequest, Unauthorized
+from b24app.portals import portal_key
+from b24app.queue import DEFAULT, enqueue_once
+
+log = logging.getLogger(__name__)
+SEEN_TTL = 30 * 86400  # CloudPayments re-sends for hours; a month is plenty
+
+
+class NotFound(BadRequest):
+    status = 404
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one verified delivery asks for: its idempotency id, the job and its payload."""
+
+    delivery: str  # the sender's own id of this notification
+    job: Callable
+    payload: dict
+    record: Callable[[str, dict], None] | None = None  # the record step, before the job is queued
+
+
+@dataclass(frozen=True)
+class Source:
+    """An inbound source: its secret setting, signature check, parser, kinds and reply."""
+
+    name: str
+    secret_setting: str
+    kinds: tuple[str, ...]  # () when the URL carries no kind
+    verify: Callable[[bytes, Mapping[str, str], str], bool]  # raw body, headers, secret
+    parse: Callable[[bytes, Mapping[str, str], str], Work | None]  # None: genuine but nothing to do
+    reply: Callable[[], Any]
+    guide: tuple[str, str] = (
+        "",
+        "",
+    )  # how to connect it, in Russian and in English, for the app page
+
+    def paths(self) -> list[str]:
+        """The URL tails this source is served at, one per kind."""
+        return [f"{self.name}/{kind}" for kind in self.kinds] or [self.name]
+
+
+from . import cloudpayments  # noqa: E402  (a source module needs Source and Work above)
+
+SOURCES: list[Source] = [cloudpayments.SOURCE]
+BY_NAME = {s.name: s for s in SOURCES}
+
+bp = Blueprint("hooks", __name__)
+
+
+@bp.post("/hooks/<key>/<source>")
+@bp.post("/hooks/<key>/<source>/<kind>")
+def receive(key: str, source: str, kind: str = "") -> Response:
+    """Verify → parse → first time? → queue → the sender's reply."""
+    portal = context.registry().by_key(key) if len(key) < 100 else None
+    spec = BY_NAME.get(source)
+    if portal is None or spec is None:
+        raise NotFound("no such webhook URL (portal key or source unknown)")
+    raw = request.get_data(cache=True)
+    secret = portal.settings.get(spec.secret_setting, "")
+    if not secret:
+        raise Unauthorized(
+            f"{spec.name}: the portal has no {spec.secret_setting} set on the app page"
+        )
+    if not spec.verify(raw, request.headers, secret):
+        raise Unauthorized(f"{spec.name}: signature does not match")
+    if spec.kinds and kind not in spec.kinds:
+        log.info("portal %s: %s kind %r not handled", portal.member_id, spec.name, kind)
+        return jsonify(spec.reply())
+    work = spec.parse(raw, request.headers, kind)
+    if portal.status == "uninstalled":
+        log.info("portal %s is uninstalled: %s delivery dropped", portal.member_id, spec.name)
+    elif work is not None:
+        queue_once(portal.member_id, spec.name, work)
+    return jsonify(spec.reply())
+
+
+def queue_once(member_id: str, source: str, work: Work) -> None:
+    """Queue the delivery's job unless this very delivery was queued before (its sender's id)."""
+    redis = context.redis()
+    seen = portal_key(member_id, "seen", source, work.delivery)
+    if redis.exists(seen):
+        return
+    if work.record is not None:
+        work.record(member_id, work.payload)
+    enqueue_once(
+        redis, DEFAULT, f"{source}-{member_id}-{work.delivery}", work.job, member_id, work.payload
+    )
+    redis.set(seen, 1, ex=SEEN_TTL)

@@ -80,6 +80,19 @@ def page_claims(token: str, *purposes: str):
     raise Unauthorized("page token: missing, forged, expired or of another install")
 
 
+def connector_guides() -> list[tuple[str, str, str]]:
+    """(source, Russian, English) how-to for each inbound source."""
+    from handlers import SOURCES
+
+    return [(s.name, *s.guide) for s in SOURCES if s.guide[0]]
+
+
+def hook_paths() -> list[str]:
+    from handlers import SOURCES
+
+    return [path for source in SOURCES for path in source.paths()]
+
+
 def secret() -> str:
     return current_app.config["SETTINGS"].secret_key.get_secret_value()
 
@@ -93,8 +106,9 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         status=installation.template_status(portal.member_id),
         settings=connectors.SETTINGS,
         values=connectors.public_view(portal),
-        hooks=connectors.webhook_urls(settings.public_url, portal) if token else {},
+        hooks=connectors.webhook_urls(settings.public_url, portal, hook_paths()) if token else {},
         failures=jobs.failures(portal.member_id)[:5] if token else [],
+        guides=connector_guides() if token else [],
         token=token,
         saved=saved,
         lang=lang,

@@ -30,6 +30,11 @@ def read_lines(stream, lines: queue.Queue) -> None:
 
 def wait_for_portal_url(lines: queue.Queue, timeout: float = 60) -> str:
     """The portal UI URL from the demo's banner."""
+    return wait_for_line(lines, MARKER, timeout)
+
+
+def wait_for_line(lines: queue.Queue, marker: str, timeout: float = 60) -> str:
+    """What follows ``marker`` in the first line of the demo's output that has it."""
     deadline, seen = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
         try:
@@ -39,9 +44,9 @@ def wait_for_portal_url(lines: queue.Queue, timeout: float = 60) -> str:
         if line is None:
             break
         seen.append(line)
-        if MARKER in line:
-            return line.split(MARKER, 1)[1].strip()
-    pytest.fail(f"the demo printed no portal URL in {timeout} s:\n{''.join(seen)}")
+        if marker in line:
+            return line.split(marker, 1)[1].strip()
+    pytest.fail(f"the demo printed no {marker!r} in {timeout} s:\n{''.join(seen)}")
 
 
 def descendants(pid: int) -> set[int]:
@@ -101,6 +106,14 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def deals(webhook: str) -> list[dict]:
+    import requests
+
+    return requests.post(
+        webhook + "crm.deal.list", json={"select": ["ID", "TITLE"]}, timeout=10
+    ).json()["result"]
+
+
 def is_worker(pid: int) -> bool:
     return cmdline(pid).rstrip().endswith("-m b24app worker")
 
@@ -140,6 +153,14 @@ def test_demo_starts_opens_the_app_and_stops_everything():
         children = descendants(proc.pid)
         assert len(children) >= 4, children  # redis-server, sandbox, web app, RQ worker
         assert "Приложение установлено" in open_app_in_browser(url)
+        webhook = wait_for_line(lines, "Incoming webhook (admin):")
+        curl = "curl " + wait_for_line(lines, "curl ")
+        assert (
+            subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30).stdout
+            == '{"code":0}\n'
+        )
+        assert wait_for(lambda: deals(webhook), timeout=90), "the demo's curl line made no deal"
+        assert deals(webhook)[0]["TITLE"].startswith("Пожертвование 500.00 RUB")
         worker = next(p for p in children if "worker" in cmdline(p))
         os.kill(worker, signal.SIGKILL)
         assert wait_for(

@@ -140,22 +140,70 @@ def decide(client: BitrixClient, redis: Redis, member_id: str, person: Person, e
            contact_type: str | None) -> MatchOutcome:  # fmt: skip
     """Look up, score, then link, create, or create and flag for review."""
     rows = find_candidates(client, person, list(extra_fields))
+    plan = plan_contact(person, extra_fields, contact_type, rows)
+    out = {key: client.call(method, params) for key, (method, params) in plan.commands.items()}
+    return finish_contact(client, redis, member_id, plan, out.get("contact"))
+
+
+@dataclass(frozen=True)
+class ContactPlan:
+    """The matcher's decision as batch commands: ``contact`` is the crm.contact.add of a new contact (its id
+    is ``$result[contact]`` for later commands of the same batch), or the update filling a linked one."""
+
+    commands: dict[str, tuple[str, dict]]
+    contact_id: int | None  # the linked contact; None when one is created
+    action: str
+    verdict: Verdict | None = None
+    twin: dict | None = None
+    candidates: tuple[int, ...] = ()
+
+    @property
+    def reference(self) -> int | str:
+        """The contact as a later command of the same batch names it."""
+        return self.contact_id or "$result[contact]"
+
+
+def plan_contact(
+    person: Person, extra_fields: dict, contact_type: str | None, rows: list[dict]
+) -> ContactPlan:
+    """Score the candidates: link to a SAME one (filling its blanks), else create (flagged if REVIEW)."""
     ids = tuple(int(r["ID"]) for r in rows)
     scored = sorted(((same_person(person, person_of(r)), r) for r in rows), key=_best_first)
-    if not scored:
-        return MatchOutcome(create_contact(client, person, extra_fields, contact_type), "created")
-    verdict, best = scored[0]
-    twin_id = int(best["ID"])
-    if verdict.decision == Decision.SAME:
-        link_contact(client, best, person, extra_fields)
-        return MatchOutcome(twin_id, "linked", verdict.decision, verdict.reasons, twin_id, ids)
-    new_id = create_contact(client, person, extra_fields, contact_type)
-    if verdict.decision == Decision.DIFFERENT:
-        return MatchOutcome(new_id, "created", verdict.decision, verdict.reasons, None, ids)
-    flag_for_review(client, redis, member_id, new_id, best, verdict)
-    return MatchOutcome(
-        new_id, "created_for_review", verdict.decision, verdict.reasons, twin_id, ids
-    )
+    verdict, best = scored[0] if scored else (None, None)
+    if verdict is not None and verdict.decision == Decision.SAME:
+        fields = blanks_to_fill(best, person, extra_fields)
+        update = (
+            {"update": ("crm.contact.update", {"id": int(best["ID"]), "fields": fields})}
+            if fields
+            else {}
+        )
+        return ContactPlan(update, int(best["ID"]), "linked", verdict, best, ids)
+    add = {
+        "contact": (
+            "crm.contact.add",
+            {"fields": new_contact_fields(person, extra_fields, contact_type)},
+        )
+    }
+    review = verdict is not None and verdict.decision == Decision.REVIEW
+    return ContactPlan(add, None, "created_for_review" if review else "created", verdict, best, ids)
+
+
+def finish_contact(client: BitrixClient, redis: Redis, member_id: str, plan: ContactPlan,
+                   created: Any) -> MatchOutcome:  # fmt: skip
+    """The outcome once the plan's commands ran (``created``: the new contact's id); flags a REVIEW pair."""
+    verdict = plan.verdict
+    decision, reasons = (verdict.decision, verdict.reasons) if verdict else ("", "")
+    if plan.contact_id is not None:
+        return MatchOutcome(
+            plan.contact_id, "linked", decision, reasons, plan.contact_id, plan.candidates
+        )
+    new_id = int(created)
+    if plan.action == "created_for_review":
+        flag_for_review(client, redis, member_id, new_id, plan.twin, verdict)
+        return MatchOutcome(
+            new_id, plan.action, decision, reasons, int(plan.twin["ID"]), plan.candidates
+        )
+    return MatchOutcome(new_id, "created", decision, reasons, None, plan.candidates)
 
 
 def _best_first(scored: tuple[Verdict, dict]) -> tuple:
@@ -169,17 +217,24 @@ def _best_first(scored: tuple[Verdict, dict]) -> tuple:
 def find_candidates(
     client: BitrixClient, person: Person, extra_select: Iterable[str] = ()
 ) -> list[dict]:
-    """Contacts sharing an e-mail, a phone or the surname, with names and communications: ≤ 2 requests.
-
-    Contacts found by e-mail or phone come first (the surname query alone may return 50 namesakes).
-    """
-    select = SELECT + [f for f in extra_select if f not in SELECT]
+    """Contacts sharing an e-mail, a phone or the surname, with names and communications: ≤ 2 requests."""
+    select = contact_select(extra_select)
     commands = lookup_commands(person, select)
     if not commands:
         return []
-    out = client.batch(commands).raise_errors().result
-    by_surname = {int(r["ID"]): r for r in out.pop("surname", None) or []}
-    by_comm = sorted({int(i) for found in out.values() if isinstance(found, dict)
+    return candidates_from(client, client.batch(commands).raise_errors().result, select)
+
+
+def contact_select(extra_select: Iterable[str] = ()) -> list[str]:
+    return SELECT + [f for f in extra_select if f not in SELECT]
+
+
+def candidates_from(client: BitrixClient, out: Mapping[str, Any], select: list[str]) -> list[dict]:
+    """The candidates from the answers to ``lookup_commands``, loading (one request) only contacts that an
+    e-mail or phone found and the surname query did not. Those found by e-mail or phone come first (the
+    surname query alone may return 50 namesakes)."""
+    by_surname = {int(r["ID"]): r for r in out.get("surname") or []}
+    by_comm = sorted({int(i) for key, found in out.items() if key != "surname" and isinstance(found, dict)
                       for i in found.get("CONTACT", [])})[:PAGE]  # fmt: skip
     missing = [i for i in by_comm if i not in by_surname]
     loaded = {int(r["ID"]): r for r in load_contacts(client, missing, select)}
@@ -258,10 +313,10 @@ def load_contacts(client: BitrixClient, ids: list[int], select: list[str]) -> li
 # --- the writes --------------------------------------------------------------------------------
 
 
-def create_contact(
-    client: BitrixClient, person: Person, extra_fields: dict, contact_type: str | None
-) -> int:
-    """A new contact with the person's names, e-mails, phones (E.164), extra fields and type."""
+def new_contact_fields(
+    person: Person, extra_fields: dict, contact_type: str | None
+) -> dict[str, Any]:
+    """A new contact's fields: the person's names, e-mails, phones (E.164), extra fields and type."""
     fields: dict[str, Any] = {**extra_fields, "NAME": person.first.strip(), "LAST_NAME": person.last.strip(),
                               "SECOND_NAME": person.middle.strip(),
                               "EMAIL": [{"VALUE": e.strip(), "VALUE_TYPE": "WORK"} for e in person.emails
@@ -270,16 +325,7 @@ def create_contact(
                                         dict.fromkeys(filter(None, map(normalise_phone, person.phones)))]}  # fmt: skip
     if contact_type:
         fields["TYPE_ID"] = contact_type
-    return int(client.call("crm.contact.add", {"fields": fields}, idempotent=False))
-
-
-def link_contact(client: BitrixClient, row: dict, person: Person, extra_fields: dict) -> None:
-    """Fill the linked contact's blank fields and append new e-mails and phones; nothing is overwritten."""
-    fields = blanks_to_fill(row, person, extra_fields)
-    if fields:
-        client.call(
-            "crm.contact.update", {"id": int(row["ID"]), "fields": fields}, idempotent=False
-        )
+    return fields
 
 
 def blanks_to_fill(row: dict, person: Person, extra_fields: dict) -> dict[str, Any]:

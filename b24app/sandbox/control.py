@@ -235,8 +235,16 @@ def counters(member_id: str) -> Response:
 @bp.delete("/portals/<member_id>/counters")
 def reset_counters(member_id: str) -> Response:
     with world().lock:
-        portal_or_404(member_id).state["counters"] = {}
+        portal = portal_or_404(member_id)
+        portal.state["counters"], portal.state["http_requests"] = {}, 0
     return jsonify(ok=True)
+
+
+@bp.get("/portals/<member_id>/requests")
+def http_requests(member_id: str) -> Response:
+    """HTTP requests to the portal's REST API since the counters were reset (a batch is one)."""
+    with world().lock:
+        return jsonify(requests=portal_or_404(member_id).state.get("http_requests", 0))
 
 
 @bp.post("/portals/<member_id>/faults")

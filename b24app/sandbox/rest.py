@@ -61,6 +61,7 @@ def handle(path: str, domain: str | None) -> Response:
         with w.lock:
             portal, auth = authenticate(w, params, webhook, domain)
             portal.count(method)
+            portal.state["http_requests"] = portal.state.get("http_requests", 0) + 1
             fault = faults.take(portal, method)
         faults.suffer(fault)
         with w.lock:

@@ -266,6 +266,7 @@ DEAL_FIELDS = (
     uf("deal", "CARD_MASK", "string", "Номер карты (маска)", "Card number (mask)"),
     uf("deal", "CARD_EXPIRES", "string", "Карта действует до (ММ/ГГ)", "Card expires (MM/YY)"),
     uf("deal", "FAIL_REASON", "string", "Причина отказа платежа", "Payment failure reason"),
+    uf("deal", "REFUNDED_SUM", "double", "Сумма возврата", "Refunded sum"),
     uf("deal", "THANKS", "enumeration", "Статус благодарности", "Acknowledgement status", options=THANKS),
     uf("deal", "FR_PUBLISHED", "date", "Сбор: дата / размещён", "Fundraiser: date / published"),
     uf("deal", "FR_CLOSED", "date", "Сбор: дата / закрыт", "Fundraiser: date / closed"),
@@ -296,7 +297,7 @@ PARTICIPATION = SmartProcess(
 )
 
 NONPROFIT = Template(
-    version="1",
+    version="2",
     pipelines=PIPELINES,
     lists=LISTS,
     fields=LEAD_FIELDS + CONTACT_FIELDS + COMPANY_FIELDS + DEAL_FIELDS,
