@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from redis.lock import Lock
 from rq import get_current_job
 
 from . import context
@@ -106,12 +107,14 @@ def failures(member_id: str) -> list[dict]:
 
 
 @contextmanager
-def lease(member_id: str, name: str) -> Iterator[None]:
-    """Hold the portal's ``name`` lease for the block; PortalBusyElsewhere when a live job holds it."""
+def lease(member_id: str, name: str, wait: float = 0) -> Iterator[Lock]:
+    """Hold the portal's ``name`` lease for the block (waiting up to ``wait`` seconds for it), renewed while
+    the holder lives; PortalBusyElsewhere when a live job keeps it. ``owned()`` on the lock it yields says
+    whether it is still held (check it before a write that must not happen twice)."""
     lock = context.redis().lock(
         portal_key(member_id, "lease", name), timeout=LEASE_TTL, thread_local=False
     )
-    if not lock.acquire(blocking=False):
+    if not lock.acquire(blocking=wait > 0, blocking_timeout=wait or None):
         raise PortalBusyElsewhere(f"portal {member_id}: another {name} job is running")
     stop = threading.Event()
 
@@ -125,7 +128,7 @@ def lease(member_id: str, name: str) -> Iterator[None]:
     renewer = threading.Thread(target=renew, name=f"lease-{name}", daemon=True)
     renewer.start()
     try:
-        yield
+        yield lock
     finally:
         stop.set()
         renewer.join(5)

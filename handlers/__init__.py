@@ -81,6 +81,11 @@ def receive(key: str, source: str, kind: str = "") -> Response:
         )
     if not spec.verify(raw, request.headers, secret):
         raise Unauthorized(f"{spec.name}: signature does not match")
+    kind = kind.lower()
+    if spec.kinds and not kind:
+        raise NotFound(
+            f"{spec.name} needs the notification kind in the URL: /{spec.name}/<{'|'.join(spec.kinds)}>"
+        )
     if spec.kinds and kind not in spec.kinds:
         log.info("portal %s: %s kind %r not handled", portal.member_id, spec.name, kind)
         return jsonify(spec.reply())

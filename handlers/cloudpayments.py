@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,7 +27,8 @@ from . import Source, Work
 KINDS = ("check", "pay", "fail", "confirm", "refund", "recurrent", "cancel")
 MAX_FIELDS = 200
 SUBSCRIPTION_STATUSES = ("Active", "PastDue", "Cancelled", "Rejected", "Expired")
-ID_FIELD = Field(default="", max_length=64, pattern=r"^[0-9A-Za-z_.:@+-]*$")
+ID_FIELD = Field(default="", max_length=100)  # the site chooses it: any characters
+AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
 
 
 def signatures(raw: bytes, secret: str) -> set[bytes]:
@@ -62,7 +63,7 @@ class Notification(BaseModel):
 
     TransactionId: int | None = Field(default=None, ge=0, lt=10**19)
     PaymentTransactionId: int | None = Field(default=None, ge=0, lt=10**19)
-    Amount: Decimal = Field(default=Decimal("0"), ge=0, lt=Decimal("1e12"))
+    Amount: Decimal | None = None
     Currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
     DateTime: str = Field(default="", max_length=40)
     InvoiceId: str = ID_FIELD
@@ -92,10 +93,43 @@ class Notification(BaseModel):
     @field_validator("Amount", mode="before")
     @classmethod
     def decimal_amount(cls, value):
-        try:
-            return Decimal(str(value).strip() or "0")
-        except InvalidOperation:
-            raise ValueError("not an amount") from None
+        """Money as CloudPayments writes it ("500.00"), at most 2 decimals: never a float, an exponent."""
+        text = str(value).strip()
+        if text == "":
+            return None
+        if not AMOUNT.match(text):
+            raise ValueError("not an amount like 500.00")
+        return Decimal(text)
+
+    @field_validator(
+        "InvoiceId",
+        "SubscriptionId",
+        "Id",
+        "AccountId",
+        "Name",
+        "Email",
+        "Phone",
+        "Description",
+        "Currency",
+        "Status",
+        "Reason",
+        "CardFirstSix",
+        "CardLastFour",
+        "CardExpDate",
+        mode="before",
+    )
+    @classmethod
+    def text(cls, value):
+        """JSON bodies may carry numbers where form bodies carry text."""
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
+
+    @field_validator("Data", mode="before")
+    @classmethod
+    def data_text(cls, value):
+        """``Data`` is a JSON string in form bodies, and may be an object in JSON ones."""
+        return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
 
 
 def fields_of(raw: bytes) -> dict:
@@ -106,7 +140,7 @@ def fields_of(raw: bytes) -> dict:
         if not isinstance(data, dict):
             raise ValueError("a JSON body must be an object")
         return {str(k): "" if v is None else v for k, v in data.items()}
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS))
+    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict"))
 
 
 def parse(raw: bytes, headers: Mapping[str, str], kind: str) -> Work:
@@ -143,6 +177,8 @@ def donation_of(kind: str, note: Notification) -> Donation:
     paid = note.PaymentTransactionId if kind == "refund" else note.TransactionId
     if not note.InvoiceId and paid is None:
         raise BadRequest(f"CloudPayments {kind}: neither InvoiceId nor the payment's TransactionId")
+    if note.Amount is None:
+        raise BadRequest(f"CloudPayments {kind}: Amount is missing")
     data = widget_data(note.Data)
     first, last = split_name(str(data.get("name") or data.get("donor_name") or note.Name))
     return Donation(
@@ -178,7 +214,7 @@ def subscription_work(note: Notification) -> Work:
     change = SubscriptionChange(source="cloudpayments", subscription_id=note.Id, status=note.Status,
                                 delivery=f"recurrent-{note.Id}-{note.Status}-{note.SuccessfulTransactionsNumber}"
                                          f"-{note.FailedTransactionsNumber}",
-                                email=note.Email, amount=note.Amount, currency=note.Currency)  # fmt: skip
+                                email=note.Email, amount=note.Amount or Decimal("0"), currency=note.Currency)  # fmt: skip
     return Work(
         re.sub(r"[^0-9A-Za-z_.-]", "_", change.delivery),
         record_subscription,

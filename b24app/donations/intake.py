@@ -12,18 +12,15 @@ create whose answer was lost is not re-sent: the job fails and its retry finds t
 import json
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import LockError
 
 from .. import context
-from ..bitrix import BitrixClient
-from ..errors import Blago24Error
-from ..jobs import portal_job
+from ..bitrix import BitrixClient, NotFound
+from ..jobs import PortalBusyElsewhere, lease, portal_job
 from ..matching.intake import (
     candidates_from,
     contact_select,
@@ -32,7 +29,6 @@ from ..matching.intake import (
     identity_locks,
     lookup_commands,
     plan_contact,
-    remembered,
 )
 from ..matching.score import Person
 from ..portals import portal_key
@@ -59,14 +55,10 @@ SELECT = [
     field("B24_PAYMENT_ID"),
     field("B24_REFUNDED_SUM"),
 ]
-LOCK_TIMEOUT, LOCK_WAIT = 120, 60
+LOCK_WAIT = 60  # seconds a delivery's job waits for the payment's lease
 KEEP = 400 * 86400  # pending deliveries and refunds of a payment: far longer than any retry
 SUBSCRIPTION_STATES = {"Active": "ACTIVE", "PastDue": "PAST_DUE", "Cancelled": "CANCELLED", "Rejected": "REJECTED",
                        "Expired": "EXPIRED"}  # fmt: skip
-
-
-class PaymentBusy(Blago24Error):
-    """Another job held this payment's lock for longer than LOCK_WAIT (RQ retries)."""
 
 
 def pending_key(member_id: str, key: str) -> str:
@@ -89,7 +81,7 @@ def record_donation(member_id: str, payload: dict) -> str:
     if redis.sismember(done, donation.delivery):
         return "already recorded with another delivery of the payment"
     record_delivery(member_id, payload)  # again: should Redis have lost it since the handler ran
-    with payment_lock(redis, member_id, donation.key):
+    with lease(member_id, f"payment:{donation.key}", wait=LOCK_WAIT) as lock:
         raw = redis.hgetall(pending_key(member_id, donation.key))
         pending = sorted(
             (Donation.model_validate_json(v) for v in raw.values()),
@@ -99,46 +91,44 @@ def record_donation(member_id: str, payload: dict) -> str:
             return "already recorded by another delivery's job"
         try:
             resolved = resolve(context.registry().require(member_id), client, redis)
+            refunded = note_refunds(redis, member_id, donation.key, pending)
+            outcome = apply(client, redis, member_id, resolved, pending, refunded, lock)
         except TemplateNotReady as exc:
-            return wait_for_template(redis, member_id, payload, exc)
-        refunded = note_refunds(redis, member_id, donation.key, pending)
-        outcome = apply(client, redis, member_id, resolved, pending, refunded)
+            if waited_enough(redis, member_id, donation.key, "template", TEMPLATE_PATIENCE):
+                raise
+            log.info("portal %s: %s", member_id, exc)
+            return wait(redis, member_id, payload, "the template")
+        except PaymentNotYetSeen:
+            return wait(redis, member_id, payload, "the payment this refund is of")
         redis.pipeline().sadd(done, *(d.delivery for d in pending)).expire(done, KEEP).hdel(
-            pending_key(member_id, donation.key), *raw
-        ).execute()
+            pending_key(member_id, donation.key), *raw).execute()  # fmt: skip
     return outcome
 
 
-TEMPLATE_WAIT = 60  # seconds between looks at a portal whose template is still being applied
-TEMPLATE_PATIENCE = 7 * 86400  # then the delivery waits no more (it stays pending for the next one)
+class PaymentNotYetSeen(Exception):
+    """Only refunds of this payment arrived so far: its Pay is late (a refund follows a payment)."""
 
 
-def wait_for_template(redis: Redis, member_id: str, payload: dict, exc: TemplateNotReady) -> str:
-    """The template is not applied yet: look again in a minute (no retry is used up), for a week."""
-    since_key = portal_key(member_id, "payment", payload["key"], "waiting-since")
-    redis.set(since_key, time.time(), nx=True, ex=TEMPLATE_PATIENCE * 2)
-    if time.time() - float(redis.get(since_key)) > TEMPLATE_PATIENCE:
-        raise exc
-    at = time.time() + TEMPLATE_WAIT
+WAIT = 60  # seconds between looks at a payment that waits for something
+# a template still not applied after a week: the job fails (the delivery stays pending for the next one)
+TEMPLATE_PATIENCE = 7 * 86400
+PAYMENT_PATIENCE = 86400  # a refund whose payment never came: recorded on its own after a day
+
+
+def waited_enough(redis: Redis, member_id: str, key: str, what: str, patience: float) -> bool:
+    """Whether the payment has waited for ``what`` longer than ``patience`` (the clock starts now)."""
+    since = portal_key(member_id, "payment", key, f"waiting-for-{what}")
+    redis.set(since, time.time(), nx=True, ex=int(patience * 2))
+    return time.time() - float(redis.get(since)) > patience
+
+
+def wait(redis: Redis, member_id: str, payload: dict, what: str) -> str:
+    """Look at the payment again in a minute (no retry is used up)."""
+    at = time.time() + WAIT
     enqueue(redis, DEFAULT, f"donation-wait-{member_id}-{payload['delivery']}-{int(at)}", record_donation,
             member_id, payload, at=at)  # fmt: skip
-    log.info("portal %s: payment %s waits for the template: %s", member_id, payload["key"], exc)
-    return "waiting for the template"
-
-
-@contextmanager
-def payment_lock(redis: Redis, member_id: str, key: str):
-    lock = redis.lock(portal_key(member_id, "lock", "payment", key), timeout=LOCK_TIMEOUT,
-                      blocking_timeout=LOCK_WAIT)  # fmt: skip
-    if not lock.acquire():
-        raise PaymentBusy(f"payment {key}: another delivery is still being recorded")
-    try:
-        yield
-    finally:
-        try:
-            lock.release()
-        except LockError:  # it outlived LOCK_TIMEOUT: nothing to release
-            log.warning("portal %s: payment lock %s expired before release", member_id, key)
+    log.info("portal %s: payment %s waits for %s", member_id, payload["key"], what)
+    return f"waiting for {what}"
 
 
 def note_refunds(redis: Redis, member_id: str, key: str, pending: list[Donation]) -> Decimal:
@@ -151,57 +141,95 @@ def note_refunds(redis: Redis, member_id: str, key: str, pending: list[Donation]
     return sum((Decimal(v.decode()) for v in redis.hvals(refunds)), Decimal("0"))
 
 
+def deal_key(member_id: str, key: str) -> str:
+    return portal_key(member_id, "payment", key, "deal")
+
+
+def deal_of(redis: Redis, member_id: str, key: str) -> dict | None:
+    """The payment's deal as this app last wrote it (id, stage, amount, refunded sum), if remembered."""
+    raw = redis.get(deal_key(member_id, key))
+    return json.loads(raw) if raw else None
+
+
+def remember_deal(redis: Redis, member_id: str, key: str, deal: dict) -> None:
+    redis.set(deal_key(member_id, key), json.dumps({k: deal.get(k) for k in SELECT}), ex=KEEP)
+
+
 def apply(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved, pending: list[Donation],
-          refunded: Decimal) -> str:  # fmt: skip
-    """Create the deal (with its donor) or move it forward, in as few requests as the facts allow."""
+          refunded: Decimal, lock) -> str:  # fmt: skip
+    """Move the payment's deal forward, or create it with its donor, in as few requests as the facts allow:
+    a remembered deal costs one update; a new one a lookup batch and a write batch."""
     best = pending[-1]
     gift = next((d for d in reversed(pending) if d.status is not Status.REFUNDED), best)
+    if known := deal_of(redis, member_id, best.key):
+        try:
+            return update_deal(client, redis, member_id, resolved, known, pending, refunded)
+        except NotFound:  # deleted in the portal meanwhile: look it up like a new payment
+            redis.delete(deal_key(member_id, best.key))
+    lookup = {"deal": ("crm.deal.list", {"filter": {"=" + field("B24_PAYMENT_ID"): best.key,
+                                                    "CATEGORY_ID": resolved.pipeline(PIPELINE)},
+                                         "select": SELECT, "order": {"ID": "ASC"}})}  # fmt: skip
     person = donor_of(gift)
-    deal_lookup = {"deal": ("crm.deal.list", {"filter": {field("B24_PAYMENT_ID"): best.key,
-                                                         "CATEGORY_ID": resolved.pipeline(PIPELINE)},
-                                              "select": SELECT, "order": {"ID": "ASC"}})}  # fmt: skip
     idempotency = f"donation:{best.key}"
-    known = remembered(redis, member_id, idempotency) if person else None
-    if not person or known:
-        deals = client.call(*deal_lookup["deal"])
-        if deals:
-            return update_deal(client, resolved, deals[0], pending, refunded)
-        return create_deal(
-            client, resolved, gift, best, refunded, known.contact_id if known else None
-        )
-    with identity_locks(redis, member_id, identity_keys(person, idempotency)):
+    with identity_locks(redis, member_id, identity_keys(person, idempotency) if person else []):
         select = contact_select()
-        out = client.batch(deal_lookup | lookup_commands(person, select)).raise_errors().result
+        out = (
+            client.batch(lookup | (lookup_commands(person, select) if person else {}))
+            .raise_errors()
+            .result
+        )
         if deals := out.pop("deal") or []:
-            return update_deal(client, resolved, deals[0], pending, refunded)
-        plan = plan_contact(person, {}, DONOR, candidates_from(client, out, select))
-        deal = (
-            "crm.deal.add",
-            {"fields": new_deal_fields(resolved, gift, best, refunded, plan.reference)},
+            return update_deal(client, redis, member_id, resolved, deals[0], pending, refunded)
+        refund_only = gift is best and best.status is Status.REFUNDED
+        if refund_only and not waited_enough(
+            redis, member_id, best.key, "payment", PAYMENT_PATIENCE
+        ):
+            raise PaymentNotYetSeen(best.key)
+        plan = (
+            plan_contact(person, {}, DONOR, candidates_from(client, out, select))
+            if person
+            else None
         )
-        written = client.batch(plan.commands | {"deal": deal}).raise_errors().result
-        outcome = finish_contact(client, redis, member_id, plan, written.get("contact"))
-        redis.set(
-            portal_key(member_id, "intake", idempotency), json.dumps(asdict(outcome)), ex=KEEP
-        )
-    log.info(
-        "portal %s: payment %s → deal %s (%s)", member_id, best.key, written["deal"], best.status
-    )
-    return f"created deal {written['deal']}"
+        fields = new_deal_fields(resolved, gift, best, refunded, plan.reference if plan else None)
+        # the lease lapsed (Redis away for long): another job may be creating the deal right now
+        if not lock.owned():
+            raise PortalBusyElsewhere(
+                f"payment {best.key}: the lease was lost before the deal was written"
+            )
+        attempt = portal_key(member_id, "payment", best.key, "creating")
+        retried = not redis.set(attempt, 1, nx=True, ex=KEEP)  # an earlier create's answer was lost
+        commands = (plan.commands if plan else {}) | {"deal": ("crm.deal.add", {"fields": fields})}
+        written = client.batch(commands).raise_errors().result
+        if plan:
+            outcome = finish_contact(client, redis, member_id, plan, written.get("contact"))
+            redis.set(
+                portal_key(member_id, "intake", idempotency), json.dumps(asdict(outcome)), ex=KEEP
+            )
+    created = int(written["deal"])
+    deal_id = keep_oldest(client, resolved, best.key, created) if retried else created
+    redis.delete(attempt)
+    remember_deal(redis, member_id, best.key, {**fields, "ID": deal_id})
+    log.info("portal %s: payment %s → deal %s (%s)", member_id, best.key, deal_id, best.status)
+    return f"created deal {deal_id}"
+
+
+def keep_oldest(client: BitrixClient, resolved: Resolved, key: str, created: int) -> int:
+    """The payment's one deal after a create tried before (its answer lost, the portal slow to show the
+    deal): should another be there, the one just made goes and the oldest stays."""
+    rows = client.call("crm.deal.list", {"filter": {"=" + field("B24_PAYMENT_ID"): key,
+                                                    "CATEGORY_ID": resolved.pipeline(PIPELINE)},
+                                         "select": ["ID"], "order": {"ID": "ASC"}}) or []  # fmt: skip
+    oldest = min((int(r["ID"]) for r in rows), default=created)
+    if oldest != created:
+        client.call("crm.deal.delete", {"id": created})
+        log.warning("payment %s: a second deal %s removed; deal %s stays", key, created, oldest)
+    return oldest
 
 
 def donor_of(donation: Donation) -> Person | None:
     person = Person(first=donation.first_name, last=donation.last_name, emails=tuple(filter(None, [donation.email])),
                     phones=tuple(filter(None, [donation.phone])))  # fmt: skip
     return person if person.first or person.last or person.emails or person.phones else None
-
-
-def create_deal(client: BitrixClient, resolved: Resolved, gift: Donation, best: Donation, refunded: Decimal,
-                contact_id: int | None) -> str:  # fmt: skip
-    deal_id = client.call(
-        "crm.deal.add", {"fields": new_deal_fields(resolved, gift, best, refunded, contact_id)}
-    )
-    return f"created deal {deal_id}"
 
 
 def final_status(best: Donation, amount: Decimal, refunded: Decimal) -> Status:
@@ -249,22 +277,37 @@ def details(gift: Donation, best: Donation) -> dict[str, str]:
             "B24_FAIL_REASON": best.fail_reason if best.status is Status.FAILED else ""}  # fmt: skip
 
 
-def update_deal(client: BitrixClient, resolved: Resolved, deal: dict, pending: list[Donation],
-                refunded: Decimal) -> str:  # fmt: skip
-    """Move the deal forward (never back); the sum given back noted; one request, or none."""
+def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved, deal: dict,
+                pending: list[Donation], refunded: Decimal) -> str:  # fmt: skip
+    """Move the deal forward (never back; a stage of the fund's own making is left alone), the gift's
+    amount as the payment confirms it, the sum given back noted: one request, or none."""
     best = pending[-1]
-    gift = next((d for d in reversed(pending) if d.status is not Status.REFUNDED), best)
-    current = STATUS_OF_STAGE.get(str(deal.get("STAGE_ID", "")).partition(":")[2])
-    status = final_status(best, Decimal(str(deal.get("OPPORTUNITY") or 0)), refunded)
+    gift = next((d for d in reversed(pending) if d.status is not Status.REFUNDED), None)
+    stage = str(deal.get("STAGE_ID") or "")
+    ours = (
+        stage.startswith(f"C{resolved.pipeline(PIPELINE)}:")
+        and stage.partition(":")[2] in STATUS_OF_STAGE
+    )
+    current = STATUS_OF_STAGE.get(stage.partition(":")[2]) if ours else None
+    amount = Decimal(str(deal.get("OPPORTUNITY") or 0))
     fields: dict[str, Any] = {}
+    if gift is not None and gift.status is Status.SUCCEEDED and gift.amount != amount:
+        amount = gift.amount  # a refund came first, or the payment was confirmed for another sum
+        fields |= {"OPPORTUNITY": f"{amount:f}", "CURRENCY_ID": gift.currency}
     if refunded and Decimal(str(deal.get(field("B24_REFUNDED_SUM")) or 0)) != refunded:
         fields[field("B24_REFUNDED_SUM")] = f"{refunded:f}"
-    if current is None or PRECEDENCE[status] > PRECEDENCE[current]:
+    status = final_status(best, amount, refunded)
+    if (
+        ours
+        and PRECEDENCE[status] != PRECEDENCE[current]
+        and (PRECEDENCE[status] > PRECEDENCE[current] or "OPPORTUNITY" in fields)
+    ):
         fields["STAGE_ID"] = resolved.stage(PIPELINE, STAGES[status])
-        fields |= {field(k): v for k, v in details(gift, best).items() if v}
+        fields |= {field(k): v for k, v in details(gift or best, best).items() if v}
     if not fields:
-        return f"deal {deal['ID']} unchanged ({best.status} after {current})"
+        return f"deal {deal['ID']} unchanged ({best.status} after {current or stage})"
     client.call("crm.deal.update", {"id": int(deal["ID"]), "fields": fields})
+    remember_deal(redis, member_id, best.key, {**deal, **fields})
     return f"deal {deal['ID']} updated: {', '.join(sorted(fields))}"
 
 

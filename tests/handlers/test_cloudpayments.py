@@ -361,3 +361,108 @@ def test_a_new_donation_delivered_as_check_and_pay_costs_two_requests(fund):
     assert fund.portal.control("GET", "/counters") == {}
     [_, deal] = fund.deals()
     assert fund.stage(deal) == "WON" and deal["CONTACT_ID"]
+
+
+def test_a_refund_before_its_payment_waits_for_it(fund):
+    """A partial Refund first (a retry overtook the Pay): nothing is made of it until the Pay comes, then
+    one deal of the gift's amount, «Успешно», the refunded sum noted."""
+    fund.deliver("refund", body("refund", Amount="100.00"))
+    fund.app.run_jobs()
+    assert fund.deals() == []
+    fund.deliver("pay", body("pay"))
+    fund.app.run_jobs()
+    [deal] = fund.deals()
+    assert fund.stage(deal) == "WON" and Decimal(deal["OPPORTUNITY"]) == Decimal("500.00")
+    assert Decimal(deal["UF_CRM_B24_REFUNDED_SUM"]) == Decimal("100.00")
+
+
+def test_a_stage_the_fund_chose_is_left_alone(fund):
+    """A deal moved by hand out of the pipeline's stages is not pulled back by a late delivery."""
+    fund.deliver("check", body("check"))
+    fund.app.run_jobs()
+    [deal] = fund.deals()
+    cat = deal["CATEGORY_ID"]
+    fund.portal.result("crm.status.add", {"fields": {"ENTITY_ID": f"DEAL_STAGE_{cat}", "STATUS_ID": "CHECKED",
+                                                     "NAME": "Проверено вручную", "SORT": 15}})  # fmt: skip
+    fund.portal.result(
+        "crm.deal.update", {"id": deal["ID"], "fields": {"STAGE_ID": f"C{cat}:CHECKED"}}
+    )
+    from b24app.donations.intake import deal_key
+
+    fund.app.redis.delete(
+        deal_key(fund.portal.member_id, "cp:6681")
+    )  # the app reads the deal afresh
+    fund.deliver("pay", body("pay"))
+    fund.app.run_jobs()
+    assert fund.deals()[0]["STAGE_ID"] == f"C{cat}:CHECKED"
+
+
+def test_json_numbers_and_an_object_data_are_read(fund):
+    """JSON bodies may carry numbers (InvoiceId) and Data as an object."""
+    import json
+    from urllib.parse import parse_qsl
+
+    fields = dict(parse_qsl(body("pay").decode()))
+    fields |= {
+        "InvoiceId": 6681,
+        "TransactionId": 1291738455,
+        "Amount": 500.5,
+        "Data": {"name": "Анна Иванова"},
+    }
+    resp = fund.deliver("pay", json.dumps(fields).encode(), {"Content-Type": "application/json"})
+    assert resp.status_code == 200, resp.text
+    fund.app.run_jobs()
+    [deal] = fund.deals()
+    assert deal["UF_CRM_B24_PAYMENT_ID"] == "cp:6681" and Decimal(deal["OPPORTUNITY"]) == Decimal(
+        "500.50"
+    )
+
+
+def test_a_payment_without_an_amount_and_the_kindless_url_are_refused(fund):
+    """No Amount: 400 naming it (not a 0.00 deal). The URL without a kind: 404, so CloudPayments retries."""
+    raw = b"&".join(p for p in body("pay").split(b"&") if not p.startswith(b"Amount="))
+    resp = fund.deliver("pay", raw)
+    assert resp.status_code == 400 and "Amount" in resp.json()["message"]
+    resp = requests.post(fund.url("pay").removesuffix("/pay"), data=body("pay"), headers=sign(body("pay"), SECRET),
+                         timeout=10)  # fmt: skip
+    assert resp.status_code == 404 and "/cloudpayments/<" in resp.json()["message"]
+    assert queued(fund.app.redis) == 0
+
+
+def test_a_pay_after_its_checks_job_costs_one_request(fund):
+    """Check's job already made the deal: the Pay is one update (the app remembers its deal)."""
+    fund.deliver(
+        "pay", body("pay", InvoiceId="1", TransactionId="1", Email="warm%40example.org", Data="")
+    )
+    fund.app.run_jobs()
+    fund.deliver("check", body("check"))
+    fund.app.run_jobs()
+    fund.portal.control("DELETE", "/counters")
+    fund.deliver("pay", body("pay"))
+    fund.app.run_jobs()
+    assert fund.portal.control("GET", "/counters") == {"crm.deal.update": 1}
+    assert fund.stage(fund.deals()[1]) == "WON"
+
+
+def test_a_lost_answer_to_the_create_is_not_sent_again_and_one_deal_stays(fund, monkeypatch):
+    """The write batch reached the portal but its answer was lost: not re-sent; the job's retry finds
+    the deal and there is one."""
+    from b24app.bitrix import BitrixClient, BitrixUnavailable
+    from b24app.donations.intake import record_donation
+    from handlers.cloudpayments import parse
+
+    real, lost = BitrixClient._post, []
+
+    async def answer_lost(self, method, params, token):
+        answer = await real(self, method, params, token)
+        if method == "batch" and "crm.deal.add" in str(params) and not lost:
+            lost.append(1)
+            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
+        return answer
+
+    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    work = parse(body("pay"), {}, "pay")
+    with pytest.raises(BitrixUnavailable):
+        record_donation(fund.portal.member_id, work.payload)
+    record_donation(fund.portal.member_id, work.payload)
+    assert len(fund.deals()) == 1 and lost == [1]
