@@ -1,7 +1,8 @@
 """Portal jobs: one retry decision for every job, and a lease that keeps one portal's job single.
 
 ``portal_job`` wraps a job whose first argument is a member_id: a portal that is gone (deleted or
-uninstalled) ends it quietly; an error that will not get better by waiting (``permanent``) ends it at once,
+uninstalled) ends it quietly; the portal's rate or operating limit queues it again for the moment the
+limit frees up (no worker sleeps on it, no retry is used); an error that will not get better by waiting (``permanent``) ends it at once,
 with no RQ retries, its reason kept for the app page (``failures``); anything else follows the retry
 policy of ``queue.retry_policy``. ``lease`` is a Redis lock renewed while its holder lives, so a job that
 runs twice (a worker died, its job resumed) never runs twice at the same time, and a dead holder's lease
@@ -20,10 +21,11 @@ from redis.lock import Lock
 from rq import get_current_job
 
 from . import context
-from .bitrix import BatchFailed, BitrixError
+from .bitrix import BatchFailed, BitrixError, OperationTimeLimited
 from .errors import Blago24Error, InboundError, Unavailable
 from .oauth import RefreshFailed
 from .portals import PortalNotFound, portal_key
+from .ratelimit import PortalBusy
 
 log = logging.getLogger(__name__)
 FAILURES_KEPT = 20
@@ -73,6 +75,10 @@ def portal_job(fn: Callable) -> Callable:
         except PortalNotFound:
             log.info("job %s: portal %s was uninstalled meanwhile", fn.__name__, member_id)
             return "portal uninstalled"
+        except (PortalBusy, OperationTimeLimited) as busy:
+            if (job := get_current_job()) is None:
+                raise
+            return again_at(job, busy.retry_at or time.time() + 60)
         except Exception as exc:
             reason = permanent(exc)
             if reason is not None:
@@ -80,6 +86,24 @@ def portal_job(fn: Callable) -> Callable:
             raise
 
     return run
+
+
+def again_at(job, at: float) -> str:
+    """The same job queued again at ``at`` (the portal's limit frees up then): no retry is used up."""
+    from .queue import enqueue
+
+    base = job.id.split("-at-", 1)[0]
+    enqueue(
+        context.redis(),
+        job.origin,
+        f"{base}-at-{int(at)}",
+        job.func_name,
+        *job.args,
+        at=at,
+        **job.kwargs,
+    )
+    log.info("job %s waits for the portal's limit until %.0f", job.id, at)
+    return "waiting for the portal's limit"
 
 
 def stop_retrying(member_id: str, job_name: str, reason: str) -> None:

@@ -216,7 +216,7 @@ def subscription_work(note: Notification) -> Work:
                                          f"-{note.FailedTransactionsNumber}",
                                 email=note.Email, amount=note.Amount or Decimal("0"), currency=note.Currency)  # fmt: skip
     return Work(
-        re.sub(r"[^0-9A-Za-z_.-]", "_", change.delivery),
+        re.sub(r"[^0-9A-Za-z_-]", "_", change.delivery),
         record_subscription,
         change.model_dump(mode="json"),
     )

@@ -139,3 +139,33 @@ def test_a_started_job_missing_from_its_registry_is_not_trusted(redis):
     redis.lpop(f"rq:queue:{DEFAULT}")
     job.set_status("started")
     assert enqueue_once(redis, DEFAULT, "ghost-1", "operator.add", 1, 2).get_status() == "queued"
+
+
+from b24app.jobs import portal_job  # noqa: E402
+from b24app.ratelimit import PortalBusy  # noqa: E402
+
+
+@portal_job
+def busy_job(member_id: str, n: int) -> str:
+    """A portal job that meets the portal's rate limit (for the test below)."""
+    raise PortalBusy(member_id, time.time() + 30)
+
+
+def test_a_job_meeting_the_portals_limit_is_queued_again_for_then(registered, redis, redis_url):
+    """PortalBusy: the job ends, and the same job is scheduled for retry_at, its retries untouched."""
+    from rq.registry import ScheduledJobRegistry
+
+    from b24app.queue import enqueue
+
+    context.configure(context.Settings(redis_url=redis_url, secret_key="test-secret"))
+    job = enqueue(redis, DEFAULT, "busy-1", busy_job, registered.member_id, 7)
+    SimpleWorker([Queue(DEFAULT, connection=redis)], connection=redis).work(burst=True)
+    job.refresh()
+    assert job.get_status() == "finished" and job.return_value() == "waiting for the portal's limit"
+    [again] = ScheduledJobRegistry(DEFAULT, connection=redis).get_job_ids()
+    later = Job.fetch(again, connection=redis)
+    assert (
+        again.startswith("busy-1-at-")
+        and later.args == (registered.member_id, 7)
+        and later.retries_left == 5
+    )
