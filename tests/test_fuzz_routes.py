@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from b24app import context
 
 ROUTES = ["/install", "/bitrix/events", "/app", "/app/settings", "/app/review", "/app/review/report.csv",
-          "/robots/remind", "/robots/%D1%80%D0%BE%D0%B1%D0%BE%D1%82", "/healthz"]  # fmt: skip
+          "/robots/remind", "/robots/%D1%80%D0%BE%D0%B1%D0%BE%D1%82", "/healthz",
+          "/hooks/x/cloudpayments/pay", "/hooks/{key}/cloudpayments/pay", "/hooks/{key}/cloudpayments/refund",
+          "/hooks/{key}/cloudpayments", "/hooks/{key}/timepad"]  # fmt: skip
 NAMES = ["event", "auth", "data", "AUTH_ID", "REFRESH_ID", "member_id", "APPLICATION_TOKEN", "SERVER_ENDPOINT",
          "DOMAIN", "PLACEMENT", "PLACEMENT_OPTIONS", "token", "action", "key", "code", "document_id",
          "properties", "AUTH_EXPIRES", "LANG", "status"]  # fmt: skip
@@ -92,7 +94,9 @@ def installed(portal, app_server):
     )
     app_server.run_jobs()
     record = context.registry().require(portal.member_id)
-    return app_server, {"member_id": record.member_id, "domain": record.domain}
+    with context.registry().change(portal.member_id) as fresh:
+        fresh.settings["cloudpayments_secret"] = "fuzz-secret"
+    return app_server, {"member_id": record.member_id, "domain": record.domain, "key": record.key}
 
 
 def test_no_route_answers_500_and_refused_input_queues_nothing(installed):
@@ -108,6 +112,7 @@ def test_no_route_answers_500_and_refused_input_queues_nothing(installed):
         raw, ctype = body
         before = queued(app_server.redis)
         headers = {"Content-Type": ctype} if ctype else {}
+        route = route.format(key=real["key"])
         resp = client.open(route, method=method, data=raw, headers=headers, query_string=query)
         assert resp.status_code < 500, (route, raw[:200], resp.data[:300])
         if 400 <= resp.status_code < 500:
