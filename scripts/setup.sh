@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the demo and the tests need: redis-server (and Chromium for tests) through apt when
-# missing, and a virtual environment at .venv with the project and its test tools.
+# Installs what the demo and the tests need: redis-server (Chromium and php-cli for tests) through apt
+# when missing, and a virtual environment at .venv with the project and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=()
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 if [ "${NEED_CHROMIUM:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then packages+=(chromium); fi
+# the Leyka bridge (contrib/leyka-bridge) is PHP: its tests need php-cli
+if [ "${NEED_PHP:-0}" = 1 ] && ! command -v php >/dev/null 2>&1; then packages+=(php-cli); fi
 if [ ${#packages[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

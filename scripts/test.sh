@@ -2,7 +2,7 @@
 # The whole test suite: ruff lint, ruff format check, then pytest (which prints the summary line last).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-NEED_CHROMIUM=1 bash scripts/setup.sh || exit 1
+NEED_CHROMIUM=1 NEED_PHP=1 bash scripts/setup.sh || exit 1
 
 status=0
 echo "== ruff check"; .venv/bin/ruff check . || status=1
