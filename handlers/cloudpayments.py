@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from b24app.donations import Donation, Status, SubscriptionChange
+from b24app.donations import Donation, Status, SubscriptionChange, split_name
 from b24app.donations.intake import record_delivery, record_donation, record_subscription
 from b24app.errors import BadRequest
 
@@ -229,14 +229,6 @@ def widget_data(text: str) -> dict:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """ "Анна Иванова" → ("Анна", "Иванова"); a cardholder's "ANNA IVANOVA" → ("Anna", "Ivanova")."""
-    parts = name.split()
-    if name.isupper():
-        parts = [p.capitalize() for p in parts]
-    return (parts[0], " ".join(parts[1:])) if parts else ("", "")
 
 
 def moment(text: str) -> datetime:

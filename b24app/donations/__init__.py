@@ -45,6 +45,10 @@ class Donation(BaseModel):
     card_expires: str = ""  # MM/YY
     fail_reason: str = ""
     test: bool = False
+    correction: bool = False  # an admin's correction entry (Leyka), not a payment through a gateway
+    history: str = (
+        ""  # a line for the deal's timeline when this delivery is applied (Leyka's changed_at)
+    )
 
     @field_validator("at")
     @classmethod
@@ -56,6 +60,14 @@ class Donation(BaseModel):
     def moves(self, current: Status | None) -> bool:
         """Whether this delivery moves a deal at ``current`` forward (None: no deal yet)."""
         return current is None or PRECEDENCE[self.status] > PRECEDENCE[current]
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """ "Анна Иванова" → ("Анна", "Иванова"); a cardholder's "ANNA IVANOVA" → ("Anna", "Ivanova")."""
+    parts = name.split()
+    if name.isupper():
+        parts = [p.capitalize() for p in parts]
+    return (parts[0], " ".join(parts[1:])) if parts else ("", "")
 
 
 class SubscriptionChange(BaseModel):

@@ -166,9 +166,7 @@ def apply(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved
             return update_deal(client, redis, member_id, resolved, known, pending, refunded)
         except NotFound:  # deleted in the portal meanwhile: look it up like a new payment
             redis.delete(deal_key(member_id, best.key))
-    lookup = {"deal": ("crm.deal.list", {"filter": {"=" + field("B24_PAYMENT_ID"): best.key,
-                                                    "CATEGORY_ID": resolved.pipeline(PIPELINE)},
-                                         "select": SELECT, "order": {"ID": "ASC"}})}  # fmt: skip
+    lookup = {"deal": deal_lookup(resolved, best.key, SELECT)}
     person = donor_of(gift)
     idempotency = f"donation:{best.key}"
     with identity_locks(redis, member_id, identity_keys(person, idempotency) if person else []):
@@ -198,7 +196,11 @@ def apply(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved
             )
         attempt = portal_key(member_id, "payment", best.key, "creating")
         retried = not redis.set(attempt, 1, nx=True, ex=KEEP)  # an earlier create's answer was lost
-        commands = (plan.commands if plan else {}) | {"deal": ("crm.deal.add", {"fields": fields})}
+        commands = (
+            (plan.commands if plan else {})
+            | {"deal": ("crm.deal.add", {"fields": fields})}
+            | history_commands("$result[deal]", pending)
+        )
         written = client.batch(commands).raise_errors().result
         if plan:
             outcome = finish_contact(client, redis, member_id, plan, written.get("contact"))
@@ -213,12 +215,32 @@ def apply(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved
     return f"created deal {deal_id}"
 
 
+def deal_lookup(resolved: Resolved, key: str, select: list[str]) -> tuple[str, dict]:
+    """The command listing the payment's deals by «ID в платёжном шлюзе», oldest first."""
+    return "crm.deal.list", {"filter": {"=" + field("B24_PAYMENT_ID"): key,
+                                        "CATEGORY_ID": resolved.pipeline(PIPELINE)},
+                             "select": select, "order": {"ID": "ASC"}}  # fmt: skip
+
+
+def deals_by_key(
+    client: BitrixClient, resolved: Resolved, key: str, select: list[str]
+) -> list[dict]:
+    return client.call(*deal_lookup(resolved, key, select)) or []
+
+
+def history_commands(deal_id: int | str, pending: list[Donation]) -> dict[str, tuple[str, dict]]:
+    """A timeline comment with the deliveries' own history lines (Leyka's changed_at), if any."""
+    lines = [d.history for d in sorted(pending, key=lambda d: d.history) if d.history]
+    if not lines:
+        return {}
+    fields = {"ENTITY_TYPE": "deal", "ENTITY_ID": deal_id, "COMMENT": "\n".join(lines)}
+    return {"history": ("crm.timeline.comment.add", {"fields": fields})}
+
+
 def keep_oldest(client: BitrixClient, resolved: Resolved, key: str, created: int) -> int:
     """The payment's one deal after a create tried before (its answer lost, the portal slow to show the
     deal): should another be there, the one just made goes and the oldest stays."""
-    rows = client.call("crm.deal.list", {"filter": {"=" + field("B24_PAYMENT_ID"): key,
-                                                    "CATEGORY_ID": resolved.pipeline(PIPELINE)},
-                                         "select": ["ID"], "order": {"ID": "ASC"}}) or []  # fmt: skip
+    rows = deals_by_key(client, resolved, key, ["ID"])
     oldest = min((int(r["ID"]) for r in rows), default=created)
     if oldest != created:
         client.call("crm.deal.delete", {"id": created})
@@ -242,7 +264,13 @@ def final_status(best: Donation, amount: Decimal, refunded: Decimal) -> Status:
 def new_deal_fields(resolved: Resolved, gift: Donation, best: Donation, refunded: Decimal,
                     contact: int | str | None) -> dict[str, Any]:  # fmt: skip
     """A new deal: the gift's amount and details, the most advanced status, the donor."""
-    kind = "B24_RECURRING" if gift.recurring else "B24_ONE_TIME"
+    kind = (
+        "B24_CORRECTION"
+        if gift.correction
+        else "B24_RECURRING"
+        if gift.recurring
+        else "B24_ONE_TIME"
+    )
     title = f"Пожертвование {gift.amount:f} {gift.currency}" + (
         f": {gift.purpose}" if gift.purpose else ""
     )
@@ -257,9 +285,7 @@ def new_deal_fields(resolved: Resolved, gift: Donation, best: Donation, refunded
         "BEGINDATE": gift.at.isoformat(),
         "CONTACT_ID": contact,
         field("B24_PAYMENT_ID"): gift.key,
-        field("B24_GATEWAY"): resolved.enum(
-            "deal", "B24_GATEWAY", GATEWAYS.get(gift.source, "OTHER")
-        ),
+        field("B24_GATEWAY"): resolved.enum("deal", "B24_GATEWAY", gateway_of(gift)),
         field("B24_THANKS"): resolved.enum(
             "deal", "B24_THANKS", "NO_THANKS" if gift.test else "WAITING"
         ),
@@ -268,6 +294,11 @@ def new_deal_fields(resolved: Resolved, gift: Donation, best: Donation, refunded
         **{field(k): v for k, v in details(gift, best).items()},
     }
     return {k: v for k, v in fields.items() if v not in ("", None)}
+
+
+def gateway_of(gift: Donation) -> str:
+    """The payment gateway: CloudPayments for its keys (whichever connector reported the payment)."""
+    return "CLOUDPAYMENTS" if gift.key.startswith("cp:") else GATEWAYS.get(gift.source, "OTHER")
 
 
 def details(gift: Donation, best: Donation) -> dict[str, str]:
@@ -304,9 +335,20 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
     ):
         fields["STAGE_ID"] = resolved.stage(PIPELINE, STAGES[status])
         fields |= {field(k): v for k, v in details(gift or best, best).items() if v}
-    if not fields:
+    notes = history_commands(int(deal["ID"]), pending)
+    if not fields and not notes:
         return f"deal {deal['ID']} unchanged ({best.status} after {current or stage})"
-    client.call("crm.deal.update", {"id": int(deal["ID"]), "fields": fields})
+    update = (
+        {"deal": ("crm.deal.update", {"id": int(deal["ID"]), "fields": fields})} if fields else {}
+    )
+    out = client.batch(update | notes)
+    if isinstance(out.errors.get("deal"), NotFound):
+        raise out.errors["deal"]  # deleted in the portal meanwhile (see apply)
+    out.raise_errors()
+    if not fields:
+        return (
+            f"deal {deal['ID']} unchanged ({best.status} after {current or stage}); history noted"
+        )
     remember_deal(redis, member_id, best.key, {**deal, **fields})
     return f"deal {deal['ID']} updated: {', '.join(sorted(fields))}"
 
@@ -328,3 +370,24 @@ def record_subscription(member_id: str, payload: dict) -> str:
             "crm.contact.update", {"id": contact_id, "fields": {field("B24_SUBSCRIPTION"): value}}
         )
     return f"subscription {change.subscription_id} {change.status}: {len(contacts)} donor(s)"
+
+
+@portal_job
+def note_trash(member_id: str, payload: dict) -> str:
+    """Job: a donation moved to the site's trash leaves its deal as it is, with a timeline comment."""
+    redis, client, key = context.redis(), context.client(member_id), payload["key"]
+    with lease(member_id, f"payment:{key}", wait=LOCK_WAIT):
+        resolved = resolve(context.registry().require(member_id), client, redis)
+        known = deal_of(redis, member_id, key)
+        deals = [known] if known else deals_by_key(client, resolved, key, ["ID"])
+        if not deals:
+            if waited_enough(redis, member_id, key, "deal-to-trash", PAYMENT_PATIENCE):
+                return f"payment {key}: no deal to note the trash on"
+            at = time.time() + WAIT
+            enqueue(redis, DEFAULT, f"trash-wait-{member_id}-{payload['delivery']}-{int(at)}",
+                    note_trash, member_id, payload, at=at)  # fmt: skip
+            return "waiting for the payment's deal"
+        text = payload["history"] + ". Сделка оставлена как есть."
+        client.call("crm.timeline.comment.add",
+                    {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": int(deals[0]["ID"]), "COMMENT": text}})  # fmt: skip
+    return f"deal {deals[0]['ID']}: trash noted"
