@@ -5,6 +5,7 @@ Blago24Error
 │   ├── BadRequest          400: unparsable or incomplete input, named in the message
 │   ├── Unauthorized        401: a signature, token, application_token or member_id not confirmed
 │   ├── Forbidden           403: a confirmed user who may not do this (not a portal admin)
+│   ├── NotFound            404: no such URL for this app (an unknown portal key, source or file)
 │   └── Unavailable         503: a dependency (the portal) cannot be reached now
 ├── BitrixError             outbound REST errors: their own tree in bitrix.py
 ├── PortalBusy              ratelimit.py: the portal's limit would keep a job waiting; ``retry_at``
@@ -34,6 +35,10 @@ class Unauthorized(InboundError):
 
 class Forbidden(InboundError):
     status = 403
+
+
+class NotFound(InboundError):
+    status = 404
 
 
 class Unavailable(InboundError):

@@ -15,16 +15,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from b24app import context
-from b24app.errors import BadRequest, Unauthorized
+from b24app.errors import NotFound, Unauthorized
 from b24app.portals import portal_key
 from b24app.queue import DEFAULT, enqueue_once
 
 log = logging.getLogger(__name__)
 SEEN_TTL = 30 * 86400  # CloudPayments re-sends for hours; a month is plenty
-
-
-class NotFound(BadRequest):
-    status = 404
 
 
 @dataclass(frozen=True)
@@ -47,10 +43,8 @@ class Source:
     verify: Callable[[bytes, Mapping[str, str], str], bool]  # raw body, headers, secret
     parse: Callable[[bytes, Mapping[str, str], str], Work | None]  # None: genuine but nothing to do
     reply: Callable[[], Any]
-    guide: tuple[str, str] = (
-        "",
-        "",
-    )  # how to connect it, in Russian and in English, for the app page
+    guide: tuple[str, str] = ("", "")  # how to connect it, in Russian and English, for the app page
+    download: str = ""  # the app's path of a file the connector needs (the Leyka bridge plugin)
 
     def paths(self) -> list[str]:
         """The URL tails this source is served at, one per kind."""

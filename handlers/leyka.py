@@ -277,12 +277,5 @@ GUIDE = (
     "bridge secret» here (make up a long random string). Press «Test connection»: the plugin shows whether "
     "deliveries arrive and whether the site's clock is off. «Send past donations» brings over the history.",
 )
-SOURCE = Source(
-    "leyka",
-    "leyka_secret",
-    (),
-    verify,
-    parse,
-    lambda: {"ok": True, "time": int(time.time())},
-    GUIDE,
-)
+SOURCE = Source("leyka", "leyka_secret", (), verify, parse, lambda: {"ok": True, "time": int(time.time())},
+                GUIDE, download="/app/leyka-bridge.zip")  # fmt: skip

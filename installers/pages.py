@@ -1,12 +1,13 @@
 """The app's pages inside Bitrix24: the main page (template status, connector settings) and saving."""
 
+import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request, send_file
 
-from b24app import connectors, context, installation, jobs
-from b24app.errors import BadRequest, Unauthorized
+from b24app import bridge, connectors, context, installation, jobs
+from b24app.errors import BadRequest, NotFound, Unauthorized
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
 
@@ -80,11 +81,22 @@ def page_claims(token: str, *purposes: str):
     raise Unauthorized("page token: missing, forged, expired or of another install")
 
 
-def connector_guides() -> list[tuple[str, str, str]]:
-    """(source, Russian, English) how-to for each inbound source."""
+@bp.get("/app/leyka-bridge.zip")
+def leyka_bridge_zip():
+    """The Leyka bridge WordPress plugin as a zip to upload in WordPress (open source: no portal data)."""
+    try:
+        data = bridge.plugin_zip()
+    except FileNotFoundError:
+        raise NotFound("the Leyka bridge plugin is not shipped with this deployment") from None
+    return send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
+                     download_name=bridge.ZIP_NAME, max_age=3600)  # fmt: skip
+
+
+def connector_guides() -> list[tuple[str, str, str, str]]:
+    """(source, Russian, English, download path) how-to for each inbound source."""
     from handlers import SOURCES
 
-    return [(s.name, *s.guide) for s in SOURCES if s.guide[0]]
+    return [(s.name, *s.guide, s.download) for s in SOURCES if s.guide[0]]
 
 
 def hook_paths() -> list[str]:
