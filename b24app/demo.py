@@ -165,18 +165,21 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
                            timeout=60).json()  # fmt: skip
     if not result.get("installed"):
         raise RuntimeError(f"install did not finish: HTTP {result.get('status')}")
-    secret = connect_cloudpayments(portal["member_id"], env)
+    secret, bridge = connect(portal["member_id"], env)
     return {"portal_ui": f"{sandbox}/portal/{portal['member_id']}/", "sandbox": sandbox, "web": web,
             "redis": env["B24APP_REDIS_URL"], "webhook": portal["webhook_url"],
-            "member_id": portal["member_id"], "env": env, "cloudpayments_secret": secret}  # fmt: skip
+            "member_id": portal["member_id"], "env": env, "cloudpayments_secret": secret,
+            "leyka_secret": bridge}  # fmt: skip
 
 
-def connect_cloudpayments(member_id: str, env: dict) -> str:
-    """Give the demo portal a CloudPayments secret, as a fund's admin does on the app page."""
-    secret = secrets.token_hex(16)
-    subprocess.run([sys.executable, "-m", "b24app", "settings", "--portal", member_id, f"cloudpayments_secret={secret}"],
+def connect(member_id: str, env: dict) -> tuple[str, str]:
+    """Give the demo portal a CloudPayments secret and a Leyka bridge secret, as a fund's admin does on
+    the app page."""
+    cloudpayments, leyka = secrets.token_hex(16), secrets.token_hex(16)
+    subprocess.run([sys.executable, "-m", "b24app", "settings", "--portal", member_id,
+                    f"cloudpayments_secret={cloudpayments}", f"leyka_secret={leyka}"],
                    env={**os.environ, **env}, check=True, capture_output=True, timeout=60)  # fmt: skip
-    return secret
+    return cloudpayments, leyka
 
 
 def demo_payment() -> bytes:
@@ -198,14 +201,54 @@ def print_first_use(urls: dict) -> None:
     mac = sign(raw, urls["cloudpayments_secret"])["Content-HMAC"]
     url = f"{urls['web']}/hooks/{key}/cloudpayments/pay"
     env_file = write_env(urls["env"])
+    leyka = write_leyka_script(f"{urls['web']}/hooks/{key}/leyka", urls["leyka_secret"])
     print(
         f"  CloudPayments (demo) API secret: {urls['cloudpayments_secret']}\n"
         "Тестовое пожертвование (подписанное уведомление Pay) / a signed test donation:\n"
         f"  curl -s -X POST '{url}' -H 'Content-Type: application/x-www-form-urlencoded' "
         f"-H 'Content-HMAC: {mac}' --data-binary '{raw.decode()}'\n"
+        "Пожертвование через мост Лейки («Попытка», затем «Оплачено») / a donation through the Leyka bridge:\n"
+        f"  bash {leyka}\n"
         f"Второй терминал / a second terminal: source {env_file} && b24app portals\n",
         flush=True,
     )
+
+
+LEYKA_SCRIPT = """#!/usr/bin/env bash
+# A Leyka donation as the bridge plugin posts it: «Попытка» (submitted), then «Оплачено» (funded), each
+# signed at send time (X-Leyka-Bridge-Signature: sha256=HMAC-SHA256(secret, "<timestamp>." + body)).
+set -euo pipefail
+url=%(url)s
+secret=%(secret)s
+id=$(( $(date +%%s) %% 1000000000 ))
+post() {
+  local status=$1 ts body sig
+  ts=$(date +%%s)
+  body='{"event":"donation.status_changed","site":"https://demo-fond.example","delivery_id":"demo-'$id-$status'",'
+  body+='"changed_at":"'$(date --iso-8601=seconds)'","donation":{"id":'$id',"status":"'$status'",'
+  body+='"amount":"750.00","currency":"RUB","payment_type":"single","init_recurring_donation_id":0,'
+  body+='"recurring_active":false,"gateway_id":"yandex","pm_id":"yandex_card","campaign_id":7,'
+  body+='"campaign_title":"Помощь подопечным","donor_name":"Пётр Смирнов","donor_email":"petr@example.org",'
+  body+='"donor_phone":"+79161234567","date_created":"'$(date --iso-8601=seconds)'","cp_transaction_id":"",'
+  body+='"cp_recurring_id":"","error_id":""}}'
+  sig=$(printf '%%s.%%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.* //')
+  curl -s -X POST "$url" -H 'Content-Type: application/json' -H "X-Leyka-Bridge-Timestamp: $ts" \\
+    -H "X-Leyka-Bridge-Signature: sha256=$sig" --data-binary "$body"
+  echo
+}
+post submitted
+post funded
+echo "Лейка: пожертвование $id отправлено / Leyka donation $id sent"
+"""
+
+
+def write_leyka_script(url: str, secret: str) -> str:
+    """``.demo/leyka-donation.sh``: a signed Leyka donation in two status changes (the secret: 0600)."""
+    path = Path(".demo") / "leyka-donation.sh"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(LEYKA_SCRIPT % {"url": shlex.quote(url), "secret": shlex.quote(secret)})
+    path.chmod(0o700)
+    return str(path)
 
 
 def portal_key_of(urls: dict) -> str:

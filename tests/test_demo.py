@@ -161,6 +161,14 @@ def test_demo_starts_opens_the_app_and_stops_everything():
         )
         assert wait_for(lambda: deals(webhook), timeout=90), "the demo's curl line made no deal"
         assert deals(webhook)[0]["TITLE"].startswith("Пожертвование 500.00 RUB")
+        leyka = "bash " + wait_for_line(lines, "  bash ")
+        sent = subprocess.run(leyka, shell=True, capture_output=True, text=True, timeout=30,
+                              cwd=Path(__file__).resolve().parents[1]).stdout  # fmt: skip
+        assert sent.count('"ok":true') == 2, sent
+        assert wait_for(lambda: len(deals(webhook)) == 2, timeout=90), (
+            "the Leyka script made no deal"
+        )
+        assert deals(webhook)[1]["TITLE"] == "Пожертвование 750.00 RUB: Помощь подопечным"
         worker = next(p for p in children if "worker" in cmdline(p))
         os.kill(worker, signal.SIGKILL)
         assert wait_for(
