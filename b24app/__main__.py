@@ -122,6 +122,43 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     return 0
 
 
+def progress_bar(done: int, total: int, what: str) -> None:
+    """A one-line progress bar on stderr, ended when done reaches total."""
+    filled = 30 * done // max(total, 1)
+    print(f"\r[{'#' * filled}{' ' * (30 - filled)}] {done}/{total} {what}", end="", file=sys.stderr,
+          flush=True)  # fmt: skip
+    if done >= total:
+        print(file=sys.stderr, flush=True)
+
+
+def cmd_totals(args: argparse.Namespace) -> int:
+    """Recompute donor totals and segments: the whole portal with a progress bar, or one donor."""
+    from . import context
+    from .donations.recompute import RecomputeRunning, recompute_portal
+    from .donations.rollup import refresh_donors
+    from .portals import PortalNotFound
+
+    try:
+        client = context.client(args.portal)
+        if args.contact:
+            updated = refresh_donors(client, context.redis(), args.portal, [args.contact])
+            print(json.dumps({"contact": args.contact, "updated": updated}))
+            return 0
+        state = recompute_portal(client, context.redis(), args.portal, progress=progress_bar)
+    except PortalNotFound:
+        print(
+            f"b24app totals: no installed portal {args.portal!r} (see b24app portals)",
+            file=sys.stderr,
+        )
+        return 2
+    except RecomputeRunning as exc:
+        print(f"b24app totals: {exc}", file=sys.stderr)
+        return 2
+    keys = ("requests", "updated", "loaded", "writes", "started", "finished")
+    print(json.dumps({k: state.get(k) for k in keys}, ensure_ascii=False))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Everything started and wired on the sandbox world; Ctrl-C stops it all."""
     from .demo import run_demo
@@ -185,6 +222,11 @@ def parser() -> argparse.ArgumentParser:
     dd.add_argument("--dry-run", action="store_true", help="find and report, change nothing")
     dd.add_argument("--report", help="write a CSV report here")
     dd.set_defaults(fn=cmd_dedup)
+    tt = sub.add_parser("totals", help=cmd_totals.__doc__)
+    tt.add_argument("action", choices=["recompute"])
+    tt.add_argument("--portal", required=True, help="member_id")
+    tt.add_argument("--contact", type=int, help="only this donor (contact id)")
+    tt.set_defaults(fn=cmd_totals)
     d = sub.add_parser("demo", help=cmd_demo.__doc__)
     d.add_argument("--sandbox-port", type=int, default=8800)
     d.add_argument("--web-port", type=int, default=5000)

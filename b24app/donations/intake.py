@@ -35,6 +35,7 @@ from ..portals import portal_key
 from ..queue import DEFAULT, enqueue
 from ..template.resolved import Resolved, TemplateNotReady, field, resolve
 from . import PRECEDENCE, Donation, Status, SubscriptionChange
+from .rollup import donation_changed
 
 log = logging.getLogger(__name__)
 PIPELINE = "B24_ONLINE"
@@ -210,7 +211,11 @@ def apply(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved
     created = int(written["deal"])
     deal_id = keep_oldest(client, resolved, best.key, created) if retried else created
     redis.delete(attempt)
-    remember_deal(redis, member_id, best.key, {**fields, "ID": deal_id})
+    # the id, not the $result reference (a linked contact's "contact" command is its update: True)
+    contact = (plan.contact_id or written.get("contact")) if plan else None
+    remember_deal(redis, member_id, best.key, {**fields, "ID": deal_id, "CONTACT_ID": contact})
+    if final_status(best, gift.amount, refunded) is Status.SUCCEEDED:
+        donation_changed(redis, member_id, contact)
     log.info("portal %s: payment %s → deal %s (%s)", member_id, best.key, deal_id, best.status)
     return f"created deal {deal_id}"
 
@@ -290,6 +295,7 @@ def new_deal_fields(resolved: Resolved, gift: Donation, best: Donation, refunded
             "deal", "B24_THANKS", "NO_THANKS" if gift.test else "WAITING"
         ),
         field("B24_REFUNDED_SUM"): f"{refunded:f}" if refunded else "",
+        field("B24_TEST"): "1" if gift.test else "",
         "COMMENTS": "Тестовый платёж: не учитывается в итогах и письмах" if gift.test else "",
         **{field(k): v for k, v in details(gift, best).items()},
     }
@@ -350,6 +356,9 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
             f"deal {deal['ID']} unchanged ({best.status} after {current or stage}); history noted"
         )
     remember_deal(redis, member_id, best.key, {**deal, **fields})
+    if {"STAGE_ID", "OPPORTUNITY", field("B24_REFUNDED_SUM")} & set(fields):
+        now = {**deal, **fields}  # the donor's totals follow the gift: success, refund, another sum
+        donation_changed(redis, member_id, now.get("CONTACT_ID"))
     return f"deal {deal['ID']} updated: {', '.join(sorted(fields))}"
 
 

@@ -195,6 +195,8 @@ CONTACT_FIELDS = (
     uf("contact", "GIFTS_365D", "money", "Пожертвования: за 365 дней", "Donations: last 365 days"),
     uf("contact", "BEST_YEAR", "integer", "Пожертвования: лучший год", "Donations: best year"),
     uf("contact", "BEST_YEAR_SUM", "money", "Пожертвования: сумма лучшего года", "Donations: best year total"),
+    uf("contact", "OTHER_CURRENCY", "boolean", "Пожертвования: есть в другой валюте",
+       "Donations: some in another currency"),
     uf("contact", "SEGMENT", "enumeration", "Пожертвования: статус донорства", "Donations: donor segment",
        options=SEGMENTS),
     uf("contact", "RECURRING_SEGMENT", "enumeration", "Пожертвования: рекуррентный статус",
@@ -244,6 +246,7 @@ DEAL_FIELDS = (
     uf("deal", "FUNDRAISER", "string", "Целевой сбор", "Target fundraiser"),
     uf("deal", "REFUSAL_DETAILS", "string", "Причина отказа подробно", "Refusal reason in detail"),
     uf("deal", "IN_SEGMENTS", "boolean", "Учтено в сегментации", "Counted in segments"),
+    uf("deal", "TEST", "boolean", "Тестовый платёж", "Test payment"),
     uf("deal", "CONTACT_BY", "date", "Дата / контрольный срок для связи", "Date / contact by"),
     uf("deal", "POSTPONED_TO", "date", "Дата / вопрос отложен до", "Date / postponed until"),
     uf("deal", "D_STARTED", "date", "Дата / начата работа", "Date / work started"),
@@ -297,7 +300,7 @@ PARTICIPATION = SmartProcess(
 )
 
 NONPROFIT = Template(
-    version="2",
+    version="3",
     pipelines=PIPELINES,
     lists=LISTS,
     fields=LEAD_FIELDS + CONTACT_FIELDS + COMPANY_FIELDS + DEAL_FIELDS,

@@ -1,4 +1,5 @@
-"""Sandbox REST methods: ``server.time``, ``user.current``, ``profile`` (more in other modules)."""
+"""Sandbox REST methods: ``server.time``, ``user.current``, ``profile``, ``crm.currency.base.get``
+(more in other modules)."""
 
 import json
 import uuid
@@ -118,8 +119,15 @@ def task_add(call: Call) -> dict:
     return {"task": task}
 
 
+def currency_base_get(call: Call) -> str:
+    """crm.currency.base.get: the portal's base currency code as a bare string (b24restdocs
+    api-reference/crm/currency/crm-currency-base-get.md); the portal setting ``base_currency``, RUB."""
+    return call.portal.settings.get("base_currency", "RUB")
+
+
 METHODS = [
     Method("server.time", server_time),
+    Method("crm.currency.base.get", currency_base_get, scope="crm"),
     Method("user.current", user_current, scope="user"),
     Method("profile", profile),
     Method("im.notify.system.add", notify_system_add, scope="im"),
