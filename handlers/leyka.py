@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from b24app.donations import Donation, Status, SubscriptionChange, split_name
 from b24app.donations.intake import (
@@ -34,7 +34,9 @@ from . import Source, Work
 
 log = logging.getLogger(__name__)
 WINDOW = 300  # seconds a signed timestamp may be away from our clock (replay window)
-AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+AMOUNT = re.compile(
+    r"^-?\d{1,12}(\.\d{1,2})?$"
+)  # only a correction may be negative (Leyka allows it)
 STATUSES = {"submitted": Status.STARTED, "funded": Status.SUCCEEDED, "failed": Status.FAILED,
             "refunded": Status.REFUNDED}  # fmt: skip
 SAID = {"submitted": "«Попытка пожертвовать»", "funded": "«Оплачено»", "failed": "«Ошибка оплаты»",
@@ -104,10 +106,16 @@ class LeykaDonation(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def decimal_amount(cls, value):
-        """A decimal string like "500.00": never a float, an exponent or a sign."""
+        """A decimal string like "500.00": never a float or an exponent."""
         if not isinstance(value, str) or not AMOUNT.match(value.strip()):
             raise ValueError('not an amount string like "500.00"')
         return Decimal(value.strip())
+
+    @model_validator(mode="after")
+    def only_corrections_negative(self):
+        if self.amount < 0 and self.payment_type != "correction":
+            raise ValueError("amount: only a correction may be negative")
+        return self
 
     @field_validator("init_recurring_donation_id", "campaign_id", mode="before")
     @classmethod
@@ -174,7 +182,9 @@ def delivery_of(raw: bytes) -> Delivery:
     try:
         return Delivery.model_validate(data)
     except ValidationError as exc:
-        names = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        names = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])} ({e['msg'][:80]})" for e in exc.errors()[:10]
+        )
         raise BadRequest(f"leyka: invalid fields: {names}") from None
 
 

@@ -276,7 +276,8 @@ def new_deal_fields(resolved: Resolved, gift: Donation, best: Donation, refunded
         if gift.recurring
         else "B24_ONE_TIME"
     )
-    title = f"Пожертвование {gift.amount:f} {gift.currency}" + (
+    what = "Коррекционная запись" if gift.correction else "Пожертвование"
+    title = f"{what} {gift.amount:f} {gift.currency}" + (
         f": {gift.purpose}" if gift.purpose else ""
     )
     status = final_status(best, gift.amount, refunded)

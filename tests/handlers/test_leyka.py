@@ -207,6 +207,20 @@ def test_a_correction_is_a_correction_entry(fund):
     assert (contact["NAME"], contact["LAST_NAME"]) == ("ООО", "«Ромашка»")
 
 
+def test_a_negative_correction_is_taken_and_a_negative_payment_is_not(fund):
+    """Leyka lets an admin enter a negative correction: it is a deal of −500.00; a negative single
+    payment is a 400 naming the amount."""
+    assert fund.post(fixture("correction_added", amount="-500.00")).status_code == 200
+    fund.app.run_jobs()
+    [deal] = fund.deals()
+    assert Decimal(deal["OPPORTUNITY"]) == Decimal("-500.00") and deal["TITLE"].startswith(
+        "Коррекционная запись"
+    )
+    raw = fixture("other_gateway_funded", amount="-250.00")
+    resp = fund.post(raw)
+    assert resp.status_code == 400 and "amount" in resp.json()["message"]
+
+
 def test_another_gateway_is_keyed_by_leyka_and_anonymous_is_no_name(fund):
     """A gateway other than CloudPayments: key leyka:<id>; «Anonymous» makes a donor by e-mail alone."""
     fund.post(fixture("other_gateway_funded"))
