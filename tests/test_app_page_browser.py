@@ -29,6 +29,8 @@ def test_app_page_shows_template_status_and_keeps_settings(sandbox, portal, app_
     assert "нет / missing" not in status
     key = context.registry().require(portal.member_id).key
     assert f"/hooks/{key}/cloudpayments" in frame.inner_text("#webhooks")
+    assert f"/hooks/{key}/leyka" in frame.inner_text("#webhooks")
+    assert frame.get_attribute("#download-leyka", "href") == "/app/leyka-bridge.zip"
 
     frame.fill("input[name=letter_sender]", "Фонд «Добро» <hello@dobro.example>")
     frame.fill("input[name=cloudpayments_secret]", "cp-api-secret")

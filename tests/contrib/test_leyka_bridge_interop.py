@@ -77,3 +77,19 @@ def test_the_ping_reports_our_clock(fund):
     headers, raw = emit(event="bridge.ping", secret=SECRET)
     resp = requests.post(fund.leyka_url(), data=raw, headers=headers, timeout=15)
     assert resp.status_code == 200 and abs(resp.json()["time"] - time.time()) < 5
+
+
+def test_the_app_offers_the_plugin_as_a_zip_wordpress_installs(app_server):
+    """/app/leyka-bridge.zip: one top folder (the plugin's slug) with the main file, the translations and
+    readme.txt; the plugin's tests are left out."""
+    import io
+    import zipfile
+
+    resp = requests.get(f"{app_server.url}/app/leyka-bridge.zip", timeout=15)
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/zip"
+    assert "blago24-leyka-bridge.zip" in resp.headers["Content-Disposition"]
+    names = zipfile.ZipFile(io.BytesIO(resp.content)).namelist()
+    assert {n.split("/", 1)[0] for n in names} == {"blago24-leyka-bridge"}
+    assert {"blago24-leyka-bridge/blago24-leyka-bridge.php", "blago24-leyka-bridge/readme.txt",
+            "blago24-leyka-bridge/languages/blago24-leyka-bridge-ru_RU.l10n.php"} <= set(names)  # fmt: skip
+    assert not [n for n in names if "/tests/" in n]
