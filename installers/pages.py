@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, render_template, request, send_file
 
 from b24app import bridge, connectors, context, installation, jobs
+from b24app.donations import recompute
 from b24app.errors import BadRequest, NotFound, Unauthorized
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
@@ -50,6 +51,15 @@ def save_settings():
     with context.registry().change(member_id) as portal:
         connectors.update_settings(portal, values)
     return render(portal, request.form["token"], saved=True, lang=request.form.get("lang", "ru"))
+
+
+@bp.post("/app/totals")
+def recompute_totals():
+    """Start the portal-wide recompute of donor totals (admins: the page's signed token); the page shows it."""
+    token = request.form.get("token", "")
+    portal = portal_of(token, PURPOSE)
+    recompute.start_recompute(context.redis(), portal.member_id)
+    return render(portal, token, saved=False, lang=request.form.get("lang", "ru"))
 
 
 def claims(portal, user: dict) -> dict:
@@ -125,4 +135,7 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         saved=saved,
         lang=lang,
         kinds=KINDS,
+        totals=recompute.summary(recompute.run_state(context.redis(), portal.member_id))
+        if token
+        else {},
     )

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import WatchError
@@ -24,7 +24,7 @@ from ..bitrix import BitrixClient, OperationTimeLimited
 from ..errors import Blago24Error
 from ..jobs import permanent
 from ..portals import PortalNotFound, portal_key
-from ..queue import BULK, enqueue, enqueue_once
+from ..queue import BULK, enqueue
 from ..ratelimit import PortalBusy
 from ..template.resolved import resolve
 from .rollup import (
@@ -51,7 +51,6 @@ READS = {"deals": ("crm.deal.list", DEAL_SELECT), "contacts": ("crm.contact.list
          "companies": ("crm.company.list", COMPANY_SELECT)}  # fmt: skip
 NEXT = {"base": "deals", "deals": "contacts", "contacts": "companies", "companies": "plan",
         "plan": "writes", "writes": "done"}  # fmt: skip
-NIGHT_HOUR = 3  # the nightly recompute, in the portal's time zone
 
 Progress = Callable[[int, int, str], None]
 
@@ -302,27 +301,9 @@ def recompute_portal(client: BitrixClient, redis: Redis, member_id: str,
     return run_state(redis, member_id)
 
 
-def next_night(member_id: str) -> datetime:
-    """The next NIGHT_HOUR o'clock in the portal's time zone."""
-    portal = context.registry().require(member_id)
-    now = datetime.now(portal_zone(portal))
-    night = now.replace(hour=NIGHT_HOUR, minute=0, second=0, microsecond=0)
-    return night if night > now else night + timedelta(days=1)
-
-
-def ensure_nightly(redis: Redis, member_id: str) -> None:
-    """The portal's next nightly recompute is queued (idempotent: one job id per night)."""
-    night = next_night(member_id)
-    enqueue_once(redis, BULK, f"totals-nightly-{member_id}-{night:%Y%m%d}", nightly_job, member_id,
-                 at=night.timestamp())  # fmt: skip
-
-
-def nightly_job(member_id: str) -> str:
-    """RQ job: tonight's recompute (unless one runs), and tomorrow night's queued."""
-    redis = context.redis()
-    portal = context.registry().get(member_id)
-    if portal is None or portal.status == "uninstalled":
-        return "portal uninstalled"
-    run = start_recompute(redis, member_id)
-    ensure_nightly(redis, member_id)
-    return f"run {run}" if run else "a recompute was already running"
+def summary(state: dict[str, str]) -> dict:
+    """The run for the app page: running or not, progress, and the outcome of the last one."""
+    done, of, what = progress_of(state)
+    return {"running": is_running(state), "phase": state.get("phase", ""), "done": done, "of": of,
+            "what": what, "updated": state.get("updated", ""), "requests": state.get("requests", ""),
+            "finished": state.get("finished", ""), "error": state.get("error", "")}  # fmt: skip

@@ -328,3 +328,24 @@ def test_the_command_line_recomputes_a_portal_and_a_donor(portal, app_server):
                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert gone.returncode == 2 and gone.stderr.count("\n") == 1 and "nosuch" in gone.stderr
     assert run_state(context.redis(), portal.member_id)["phase"] == "done"
+
+
+@pytest.mark.browser
+def test_the_app_page_starts_a_recompute_and_shows_its_outcome(sandbox, portal, app_server, page):
+    """Real Chromium in the sandbox's app frame: «Пересчитать итоги доноров» queues the run on the bulk
+    queue; once the worker ran it, the page says how many records it updated."""
+    from tests.test_app_page_browser import open_app
+
+    seeded = Seeded(portal, app_server, donors=10, deals=30)
+    frame = open_app(page, sandbox, portal.member_id, app_server.client_id)
+    assert "обновляются после каждого пожертвования" in frame.inner_text("#totals-status")
+    frame.click("#recompute-totals")
+    frame.wait_for_selector("#totals-status")
+    assert "Пересчёт идёт" in frame.inner_text("#totals-status")
+    app_server.run_jobs()
+    frame = open_app(page, sandbox, portal.member_id, app_server.client_id)
+    updated = run_state(context.redis(), portal.member_id)["updated"]
+    assert (
+        f"обновлено записей: {updated}" in frame.inner_text("#totals-status") and int(updated) > 0
+    )
+    assert any(c.get("UF_CRM_B24_GIFTS_COUNT") for c in seeded.all("contact"))
