@@ -20,7 +20,7 @@ from redis.exceptions import WatchError
 from rq import get_current_job
 
 from .. import context
-from ..bitrix import BitrixClient, OperationTimeLimited
+from ..bitrix import PAGE, BitrixClient, OperationTimeLimited
 from ..errors import Blago24Error
 from ..jobs import permanent
 from ..portals import PortalNotFound, portal_key
@@ -49,8 +49,7 @@ KEEP = 7 * 86400  # the last run's summary
 WRITES_PER_REQUEST = 50
 READS = {"deals": ("crm.deal.list", DEAL_SELECT), "contacts": ("crm.contact.list", CONTACT_SELECT),
          "companies": ("crm.company.list", COMPANY_SELECT)}  # fmt: skip
-NEXT = {"base": "deals", "deals": "contacts", "contacts": "companies", "companies": "plan",
-        "plan": "writes", "writes": "done"}  # fmt: skip
+ORDER = ("base", "deals", "contacts", "companies", "plan")
 
 Progress = Callable[[int, int, str], None]
 
@@ -85,10 +84,9 @@ def begin_run(redis: Redis, member_id: str) -> str | None:
             return None
         run = uuid.uuid4().hex[:12]
         redis.delete(state_key(member_id))
-        redis.hset(state_key(member_id), mapping={"run": run, "phase": "base", "after": "", "pages_left": 0,
-                                                  "requests": 0, "started": now_iso(), "touched": time.time(),
-                                                  "loaded": 0, "total": 0, "written": 0, "writes": 0,
-                                                  "updated": 0})  # fmt: skip
+        redis.hset(state_key(member_id), mapping={"run": run, "phase": "base", "step": 0, "requests": 0,
+                                                  "started": now_iso(), "touched": time.time(), "loaded": 0,
+                                                  "total": 0, "written": 0, "writes": 0, "updated": 0})  # fmt: skip
         redis.expire(state_key(member_id), KEEP)
         return run
 
@@ -112,6 +110,7 @@ class TotalsRun:
         self.client, self.redis, self.member_id, self.run = client, redis, member_id, run
         self.portal = context.registry().require(member_id)
         self.resolved = resolve(self.portal, client, redis)
+        self.filters = {"deals": gift_filter(self.resolved), "contacts": {}, "companies": {}}
 
     def step(self, patience: float | None = None, progress: Progress | None = None) -> bool:
         state = run_state(self.redis, self.member_id)
@@ -134,7 +133,7 @@ class TotalsRun:
             try:
                 pipe.watch(key)
                 now = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
-                if any(now.get(k) != state.get(k) for k in ("run", "phase", "after", "written")):
+                if any(now.get(k) != state.get(k) for k in ("run", "phase", "step")):
                     return False
                 pipe.multi()
                 for part, items in (pushes or {}).items():
@@ -142,33 +141,52 @@ class TotalsRun:
                         pipe.rpush(data_key(self.member_id, self.run, part), *items)
                         pipe.expire(data_key(self.member_id, self.run, part), KEEP)
                 requests = int(state.get("requests") or 0) + values.pop("requests", 1)
-                pipe.hset(key, mapping={**values, "requests": requests, "touched": time.time()})
+                step = int(state.get("step") or 0) + 1
+                pipe.hset(
+                    key,
+                    mapping={**values, "requests": requests, "step": step, "touched": time.time()},
+                )
                 pipe.execute()
                 return True
             except WatchError:
                 return False
 
     def step_base(self, state: dict[str, str]) -> None:
-        base = str(self.client.call("crm.currency.base.get") or "RUB")
-        self.commit(state, phase="deals", base=base, after="", pages_left=0)
+        """One batch: the base currency and each list's counted first page (so later reads are ID-fast
+        chains only)."""
+        commands = {"base": ("crm.currency.base.get", {})}
+        for part, (method, select) in READS.items():
+            commands[part] = (method, {"filter": {**self.filters[part], ">ID": 0}, "select": select,
+                                       "order": {"ID": "ASC"}, "start": 0})  # fmt: skip
+        out = self.client.batch(commands).raise_errors()
+        values: dict = {"base": str(out.result.get("base") or "RUB")}
+        pushes = {}
+        for part in READS:
+            rows = out.result.get(part) or []
+            total = int(out.total.get(part) or len(rows))
+            values[f"{part}_after"] = rows[-1]["ID"] if rows else "0"
+            values[f"{part}_left"] = max(-(-total // PAGE) - 1, 0) if rows else 0
+            pushes[part] = [
+                dumps([r for r in (self.compact(part, row) for row in rows) if r is not None])
+            ]
+            if part == "deals":
+                values |= {"total": total, "loaded": len(rows)}
+        self.commit(state, pushes, phase=next_phase(values, "base"), **values)
 
-    def read(self, state: dict[str, str], part: str, flt: dict) -> None:
+    def read(self, state: dict[str, str], part: str) -> None:
+        """Up to 50 chained ID-fast pages of one list in one request."""
         method, select = READS[part]
-        after = state.get("after") or None
-        chunk = self.client.list_chunk(method, {"filter": flt, "select": select}, "ID", None,
-                                       int(after) if after else None, int(state.get("pages_left") or 0))  # fmt: skip
-        rows = [self.compact(part, r) for r in chunk.rows]
-        values = {
-            "after": chunk.after if chunk.rows else (after or "0"),
-            "pages_left": chunk.pages_left,
+        chunk = self.client.list_chunk(method, {"filter": self.filters[part], "select": select}, "ID", None,
+                                       int(state[f"{part}_after"]), int(state[f"{part}_left"]))  # fmt: skip
+        rows = [r for r in (self.compact(part, row) for row in chunk.rows) if r is not None]
+        values: dict = {
+            f"{part}_after": chunk.after,
+            f"{part}_left": 0 if chunk.done else max(chunk.pages_left, 0),
         }
-        if after is None and part == "deals":
-            values["total"] = chunk.total or 0
         if part == "deals":
             values["loaded"] = int(state.get("loaded") or 0) + len(chunk.rows)
-        if chunk.done:
-            values |= {"phase": NEXT[part], "after": "", "pages_left": 0}
-        self.commit(state, {part: [dumps([r for r in rows if r is not None])]}, **values)
+        phase = part if values[f"{part}_left"] else next_phase({**state, **values}, part)
+        self.commit(state, {part: [dumps(rows)]}, phase=phase, **values)
 
     def compact(self, part: str, row: dict) -> list | dict | None:
         if part == "deals":
@@ -177,13 +195,13 @@ class TotalsRun:
         return {k: v for k, v in row.items() if v not in (None, "", False, [])}
 
     def step_deals(self, state: dict[str, str]) -> None:
-        self.read(state, "deals", gift_filter(self.resolved))
+        self.read(state, "deals")
 
     def step_contacts(self, state: dict[str, str]) -> None:
-        self.read(state, "contacts", {})
+        self.read(state, "contacts")
 
     def step_companies(self, state: dict[str, str]) -> None:
-        self.read(state, "companies", {})
+        self.read(state, "companies")
 
     def loaded(self, part: str) -> list:
         return [row for chunk in self.redis.lrange(data_key(self.member_id, self.run, part), 0, -1)
@@ -236,6 +254,14 @@ class TotalsRun:
         self.commit(
             state, written=index + 1, **({"phase": "done", "finished": now_iso()} if done else {})
         )
+
+
+def next_phase(values: dict, after: str) -> str:
+    """The first list after ``after`` that has pages left to read, else the plan."""
+    for part in ORDER[ORDER.index(after) + 1 : -1]:
+        if int(values.get(f"{part}_left") or 0) > 0:
+            return part
+    return "plan"
 
 
 def progress_of(state: dict[str, str]) -> tuple[int, int, str]:
