@@ -348,3 +348,28 @@ def test_the_app_page_starts_a_recompute_and_shows_its_outcome(sandbox, portal, 
         f"обновлено записей: {updated}" in frame.inner_text("#totals-status") and int(updated) > 0
     )
     assert any(c.get("UF_CRM_B24_GIFTS_COUNT") for c in seeded.all("contact"))
+
+
+def test_a_step_replayed_after_a_crash_changes_nothing_twice(portal, app_server):
+    """A worker that died after its request but before its commit is replayed with the state it read: the
+    commit is refused (nothing loaded twice); a new job resumes the run to the same result, and a fresh
+    recompute afterwards finds nothing to write."""
+    from b24app.donations.recompute import TotalsRun, begin_run, totals_job
+
+    Seeded(portal, app_server, donors=300, deals=3500)  # more gifts than one read request carries
+    redis, member_id = context.redis(), portal.member_id
+    run = begin_run(redis, member_id)
+    first = TotalsRun(context.client(member_id), redis, member_id, run)
+    first.step()  # the base batch
+    stale = run_state(redis, member_id)
+    assert stale["phase"] == "deals"
+    first.step()  # the next chain, committed
+    loaded = len(first.loaded("deals"))
+    first.step_deals(stale)  # the dead worker's replay
+    assert len(first.loaded("deals")) == loaded and run_state(redis, member_id)["step"] == "2"
+    assert totals_job(member_id, run) in ("over", "continues")
+    while run_state(redis, member_id)["phase"] != "done":
+        totals_job(member_id, run)
+    assert int(run_state(redis, member_id)["loaded"]) == int(run_state(redis, member_id)["total"])
+    again = recompute_portal(context.client(member_id), redis, member_id)
+    assert again["updated"] == "0"
