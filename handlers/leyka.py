@@ -205,11 +205,11 @@ def subscription_of(d: LeykaDonation) -> str:
 
 
 def history(delivery: Delivery) -> str:
-    """The delivery's line for the deal's timeline: the status and when it changed on the site."""
+    """The delivery's line for the deal's timeline: when the status changed on the site, and to what
+    (the time first, so that a deal's lines sort by it)."""
     d = delivery.donation
     site = f" ({delivery.site})" if delivery.site else ""
-    return (f"Лейка{site}: пожертвование №{d.id} — {SAID[d.status]}, "
-            f"изменение от {delivery.changed_at.isoformat(' ', 'seconds')}")  # fmt: skip
+    return f"{delivery.changed_at.isoformat(' ', 'seconds')} — Лейка{site}: пожертвование №{d.id} — {SAID[d.status]}"
 
 
 def donor_name(d: LeykaDonation) -> tuple[str, str]:

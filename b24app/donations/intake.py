@@ -358,8 +358,9 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
         )
     remember_deal(redis, member_id, best.key, {**deal, **fields})
     if {"STAGE_ID", "OPPORTUNITY", field("B24_REFUNDED_SUM")} & set(fields):
-        now = {**deal, **fields}  # the donor's totals follow the gift: success, refund, another sum
-        donation_changed(redis, member_id, now.get("CONTACT_ID"))
+        donation_changed(
+            redis, member_id, deal.get("CONTACT_ID")
+        )  # a success, a refund, another sum
     return f"deal {deal['ID']} updated: {', '.join(sorted(fields))}"
 
 

@@ -93,8 +93,14 @@ def test_added_then_funded_is_one_deal_at_uspeshno_with_its_history(fund):
     assert fund.stage(deal) == "WON" and Decimal(deal["OPPORTUNITY"]) == Decimal("500.00")
     assert deal["TYPE_ID"] == "B24_ONE_TIME" and "На уставную деятельность" in deal["TITLE"]
     history = "\n".join(fund.comments(deal))
-    assert "«Попытка пожертвовать», изменение от 2026-03-14 12:41:05+03:00" in history
-    assert "«Оплачено», изменение от 2026-03-14 12:41:09+03:00" in history
+    assert (
+        "2026-03-14 12:41:05+03:00 — Лейка (https://fond-example.ru): пожертвование №5123 — «Попытка пожертвовать»"
+        in history
+    )
+    assert (
+        "2026-03-14 12:41:09+03:00 — Лейка (https://fond-example.ru): пожертвование №5123 — «Оплачено»"
+        in history
+    )
     [contact] = fund.contacts()
     assert (contact["NAME"], contact["LAST_NAME"], contact["TYPE_ID"]) == (
         "Мария", "Соколова", "B24_DONOR")  # fmt: skip
