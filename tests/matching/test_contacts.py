@@ -91,3 +91,31 @@ def test_review_key_folds_yandex_dots_and_hyphens(a, b):
 )
 def test_normalise_phone(raw, expected):
     assert normalise_phone(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, region, expected",
+    [
+        ("8 029 123-45-67", "BY", "+375291234567"),  # Belarus: trunk 8, then 0 and the operator code
+        ("8 (029) 123 45 67", "by", "+375291234567"),
+        ("054-123-4567", "IL", "+972541234567"),  # Israel: trunk 0
+        ("8 701 123 45 67", "KZ", "+77011234567"),  # Kazakhstan shares +7
+        ("+7 916 123-45-67", "IL", "+79161234567"),  # an international number ignores the region
+        ("8 916 123-45-67", "", "+79161234567"),  # no region: Russia
+        ("8 916 123-45-67", "XX", "+79161234567"),  # an unknown region: Russia
+    ],
+)
+def test_normalise_phone_in_the_portals_country(raw, region, expected):
+    assert normalise_phone(raw, region) == expected
+
+
+def test_a_foreign_donor_is_matched_by_phone_in_the_portals_country():
+    """A Belarusian fund: one donor's phone written locally and internationally is one phone."""
+    from b24app.matching import Person, same_person
+    from b24app.matching.contacts import phones_in_region
+
+    a = Person("Алесь", "Навуменка", "", "", "8 029 123-45-67")
+    b = Person("Алесь", "Навуменка", "", "", "+375 29 123 45 67")
+    assert "phone_same" not in same_person(a, b).reasons  # read as Russian, it is another number
+    verdict = same_person(phones_in_region(a, "BY"), phones_in_region(b, "BY"))
+    assert "phone_same +8 (+375291234567)" in verdict.reasons
