@@ -96,7 +96,11 @@ def test_normalise_phone(raw, expected):
 @pytest.mark.parametrize(
     "raw, region, expected",
     [
-        ("8 029 123-45-67", "BY", "+375291234567"),  # Belarus: trunk 8, then 0 and the operator code
+        (
+            "8 029 123-45-67",
+            "BY",
+            "+375291234567",
+        ),  # Belarus: trunk 8, then 0 and the operator code
         ("8 (029) 123 45 67", "by", "+375291234567"),
         ("054-123-4567", "IL", "+972541234567"),  # Israel: trunk 0
         ("8 701 123 45 67", "KZ", "+77011234567"),  # Kazakhstan shares +7
