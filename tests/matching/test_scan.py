@@ -333,47 +333,104 @@ def test_mother_and_daughter_are_never_proposed_and_apply_keeps_both(portal, app
     assert now[pairs[0]]["SECOND_NAME"] == "Петровна"
 
 
+def run_page_job(frame, app_server) -> None:
+    """The page started a job and shows its progress; a worker runs it; the page reloads itself."""
+    frame.wait_for_selector("#scan-running")
+    app_server.run_jobs()
+    frame.wait_for_selector("#start-scan", timeout=15000)
+
+
 @pytest.mark.browser
 def test_review_page_merges_one_entry_and_remembers_the_other(portal, app_server, page):
     """The review page opened from the app page (signed token, bitrix24-rest.md §1.2, §7): «Не дубликат»
-    is remembered and the pair is not queued again; «Объединить» merges the pair (§4.4) into the older contact."""
+    is remembered and the pair is not queued again; «Объединить» starts a merge job that merges the pair
+    (§4.4) into the older contact, writes the timeline comment and updates the figures above the queue."""
     from tests.test_app_page_browser import open_app
 
     install(portal, app_server)
     client, redis = context.client(portal.member_id), context.redis()
-    truth = seed(
-        client,
-        total=20,
-        n_pairs=0,
-        n_triples=0,
-        n_review=2,
-        n_spouses=0,
-        n_fathers=0,
-        n_namesakes=0,
-        companies=False,
-    )
+    truth = seed(client, total=20, n_pairs=0, n_triples=0, n_review=2, n_spouses=0, n_fathers=0,
+                 n_namesakes=0, companies=False)  # fmt: skip
     keep, merge = truth.review
     client.call("crm.contact.update", {"id": merge[1], "fields": {"POST": "Волонтёр"}})
     frame = open_app(page, portal.sandbox, portal.member_id, app_server.client_id)
     frame.click("#open-review")
     frame.click("#start-scan")  # the scan is a job: queued by the page, run by a worker
-    frame.wait_for_selector("#scan-running")
-    app_server.run_jobs()
-    frame.wait_for_selector("#last-scan", timeout=15000)  # the running page reloads itself
+    run_page_job(frame, app_server)
     assert "на проверку 2" in frame.inner_text("#last-scan")
+    assert "на проверку: 2" in frame.inner_text("#figures")
     frame.wait_for_selector(f".entry[data-key='{keep[0]}:{keep[1]}']")
     frame.click(f".entry[data-key='{keep[0]}:{keep[1]}'] button.not-duplicate")
-    frame.wait_for_selector("#message")
+    frame.wait_for_selector("#message:has-text('не дубликат')")
     assert "не дубликат" in frame.inner_text("#message")
+    assert "на проверку: 1" in frame.inner_text("#figures")
     frame.click(f".entry[data-key='{merge[0]}:{merge[1]}'] button.merge")
+    frame.wait_for_selector("#message:has-text('Объединение запущено')")
+    assert merge[1] in alive(client)  # the page only queued the job
+    run_page_job(frame, app_server)
     frame.wait_for_selector("#empty")
-    assert "Объединено" in frame.inner_text("#message")
+    assert "объединено групп 1" in frame.inner_text("#merge-result")
+    figures = frame.inner_text("#figures")
+    assert "на проверку: 0" in figures and "объединено групп: 1 (записей 1)" in figures
     now = alive(client)
     assert keep[0] in now and keep[1] in now and merge[0] in now and merge[1] not in now
     assert now[merge[0]]["POST"] == "Волонтёр" and len(now[merge[0]]["EMAIL"]) == 2
+    note = comments(portal, merge[0])
+    assert f"Blago24: объединено с дубликатами (#{merge[1]})" in note and "«Волонтёр»" in note
     assert f"{keep[0]}:{keep[1]}" in not_duplicates(redis, portal.member_id)
     scan_portal(client, redis, portal.member_id)
     assert not review_entries(redis, portal.member_id)
+
+
+@pytest.mark.browser
+def test_review_page_proposes_and_merges_only_the_chosen_group(portal, app_server, page):
+    """«Найти дубликаты» merges nothing: it proposes each confident group with its survivor, what will be
+    filled, the comment and links that open each card; «Объединить выбранные» merges the one group chosen
+    and leaves the other proposed; «Объединить все уверенные» then merges the rest."""
+    from tests.test_app_page_browser import open_app
+
+    install(portal, app_server)
+    client = context.client(portal.member_id)
+    truth = seed(client, total=30, n_pairs=2, n_triples=0, n_review=0, n_spouses=1, n_fathers=0,
+                 n_namesakes=0, companies=False)  # fmt: skip
+    chosen, other = truth.same
+    before = set(alive(client))
+    frame = open_app(page, portal.sandbox, portal.member_id, app_server.client_id)
+    frame.click("#open-review")
+    portal.control("DELETE", "/counters")
+    frame.click("#start-scan")
+    run_page_job(frame, app_server)
+    assert not writes(portal.control("GET", "/counters"))
+    assert set(alive(client)) == before
+    assert "Предложено объединить групп: 2" in frame.inner_text("#figures")
+    group = f".group[data-key='{chosen[0]}:{chosen[1]}']"
+    assert (
+        frame.get_attribute(f"{group} a.open-record >> nth=0", "data-path")
+        == f"/crm/contact/details/{chosen[0]}/"
+    )
+    assert (
+        frame.get_attribute(f"{group} a.open-record >> nth=1", "data-path")
+        == f"/crm/contact/details/{chosen[1]}/"
+    )
+    assert "останется" in frame.inner_text(f"{group} .record >> nth=0")
+    assert f"Blago24: объединено с дубликатами (#{chosen[1]})" in frame.inner_text(
+        f"{group} .comment"
+    )
+    frame.click(f"{group} a.open-record >> nth=0")  # BX24.openPath: the page stays where it is
+    frame.check(f"{group} input[name=keys]")
+    frame.click("#merge-selected")
+    run_page_job(frame, app_server)
+    now = alive(client)
+    assert chosen[0] in now and chosen[1] not in now and set(other) <= set(now)
+    assert f"Blago24: объединено с дубликатами (#{chosen[1]})" in comments(portal, chosen[0])
+    assert "Предложено объединить групп: 1" in frame.inner_text("#figures")
+    assert frame.locator(".group").count() == 1
+    frame.click("#merge-all")
+    run_page_job(frame, app_server)
+    now = alive(client)
+    assert other[0] in now and other[1] not in now
+    assert all(set(pair) <= set(now) for pair in truth.different)
+    assert "объединено групп: 2 (записей 2)" in frame.inner_text("#figures")
 
 
 def test_review_page_refuses_a_missing_or_forged_token(app_server):
