@@ -2,8 +2,8 @@
 
 The run that loads, clusters and merges in resumable steps is scanrun.py. Contact pairs come from the matcher's
 index; company pairs from equal normalised titles (SAME when they also share an e-mail or a phone,
-REVIEW otherwise) and from a shared e-mail or phone under different titles (REVIEW). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and merged
-into its oldest record, only when it has at most MAX_CLUSTER records and every pair inside it is SAME by
+REVIEW otherwise) and from a shared e-mail or phone under different titles (REVIEW). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and proposed
+for merging into its oldest record, only when it has at most MAX_CLUSTER records and every pair inside it is SAME by
 itself (a chain A≈B≈C with A, C judged apart is not). Other clusters and the REVIEW pairs between
 clusters go to the review queue. Pairs remembered as "not a duplicate" are neither joined nor queued.
 
