@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from b24app.matching import Person, PersonIndex, names, profile, same_person  # noqa: E402
+from b24app.matching import Person, PersonIndex, contacts, names, profile, same_person  # noqa: E402
 from tests.matching.synthetic import Generator, LabelledPair, labelled_pairs  # noqa: E402
 
 TARGET_SAME_PRECISION = 0.995
@@ -70,9 +70,13 @@ def hard_negatives(pairs: list[LabelledPair]) -> dict[str, tuple[int, int, int]]
 
 
 def name_caches() -> list:
-    """Every memo of the name functions (folding, skeletons, NameParts, pair outcomes)."""
+    """Every memo of the name, e-mail and phone functions (folding, skeletons, NameParts, pair
+    outcomes, parsed phones)."""
     return [
-        f for f in vars(names).values() if hasattr(f, "cache_clear") and not isinstance(f, type)
+        f
+        for module in (names, contacts)
+        for f in vars(module).values()
+        if hasattr(f, "cache_clear") and not isinstance(f, type)
     ]
 
 
