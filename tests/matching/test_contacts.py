@@ -123,3 +123,25 @@ def test_a_foreign_donor_is_matched_by_phone_in_the_portals_country():
     assert "phone_same" not in same_person(a, b).reasons  # read as Russian, it is another number
     verdict = same_person(phones_in_region(a, "BY"), phones_in_region(b, "BY"))
     assert "phone_same +8 (+375291234567)" in verdict.reasons
+
+
+def test_the_plain_seven_shortcut_answers_what_phonenumbers_answers():
+    """The shortcut for "+7…" and "8…" (no parse) never disagrees with phonenumbers, in any region."""
+    import random
+
+    from b24app.matching.contacts import _parsed, _plain_seven
+
+    rng = random.Random(5)
+    shapes = ["+7{}", "8{}", "+7 ({}) {}-{}-{}", "8 ({}) {}-{}-{}", "8-{}-{}-{}-{}", "+7 {} {} {} {}",
+              "7{}", "{} {}-{}-{}", "+7({}){}{}{}", "8.{}.{}.{}.{}", "+8{}", " 8 {} {}{}{} "]  # fmt: skip
+    checked = 0
+    for _ in range(4000):
+        d = "".join(rng.choices("0123456789", k=10))
+        parts = (d[:3], d[3:6], d[6:8], d[8:])
+        for shape in shapes:
+            text = shape.format(*parts) if shape.count("{}") == 4 else shape.format(d)
+            for region in ("RU", "KZ", "BY", "IL"):
+                if (fast := _plain_seven(text.strip(), region)) is not None:
+                    assert fast == _parsed(text.strip(), region), (text, region)
+                    checked += 1
+    assert checked > 50_000
