@@ -97,9 +97,14 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    """Scan a portal's contacts and companies for duplicates; merge confident clusters, queue the rest."""
+    """Scan a portal's contacts and companies for duplicates: propose confident clusters (merge them with
+    --apply), queue the rest for review."""
+    import os
+
     from . import context
-    from .matching.scanrun import ScanRunning, scan_portal, write_report
+    from .matching.nightly import scan_options
+    from .matching.report import report_csv
+    from .matching.scanrun import ScanRunning, scan_portal
 
     def progress(done: int, total: int, what: str) -> None:
         filled = 30 * done // max(total, 1)
@@ -108,17 +113,18 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         if done == total:
             print(file=sys.stderr, flush=True)
 
+    _, region = scan_options(context.registry().require(args.portal))
     try:
-        report = scan_portal(context.client(args.portal), context.redis(), args.portal, dry_run=args.dry_run,
-                             progress=progress)  # fmt: skip
+        report = scan_portal(context.client(args.portal), context.redis(), args.portal, apply=args.apply,
+                             region=region, progress=progress)  # fmt: skip
     except ScanRunning as exc:
         print(f"b24app dedup: {exc}", file=sys.stderr)
         return 2
     if args.report:
         with open(args.report, "w", newline="", encoding="utf-8") as f:
-            write_report(f, report.rows)
+            f.write(report_csv(report.rows, os.environ.get("LANG")))
     summary = {k: v for k, v in vars(report).items() if k != "rows"}
-    print(json.dumps({**summary, "dry_run": args.dry_run}, ensure_ascii=False))
+    print(json.dumps({**summary, "applied": args.apply}, ensure_ascii=False))
     return 0
 
 
@@ -219,8 +225,10 @@ def parser() -> argparse.ArgumentParser:
     dd = sub.add_parser("dedup", help=cmd_dedup.__doc__)
     dd.add_argument("action", choices=["scan"])
     dd.add_argument("--portal", required=True, help="member_id")
-    dd.add_argument("--dry-run", action="store_true", help="find and report, change nothing")
-    dd.add_argument("--report", help="write a CSV report here")
+    dd.add_argument(
+        "--apply", action="store_true", help="merge the confident clusters (else only propose)"
+    )
+    dd.add_argument("--report", help="write the CSV report here (headers in the language of LANG)")
     dd.set_defaults(fn=cmd_dedup)
     tt = sub.add_parser("totals", help=cmd_totals.__doc__)
     tt.add_argument("action", choices=["recompute"])

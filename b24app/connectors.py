@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+import phonenumbers
+
 from .errors import BadRequest
 from .portals import Portal
 
@@ -24,6 +26,10 @@ SETTINGS = (
     Setting("leyka_secret", "Лейка: секрет моста", "Leyka bridge secret", secret=True),
     Setting("letter_channel", "Канал писем", "Letter channel", choices=("bitrix24", "smtp", "unisender")),
     Setting("letter_sender", "Отправитель писем", "Letter sender (Name <e-mail>)"),
+    Setting("dedup_auto_merge", "Объединять уверенные дубликаты автоматически", "Merge confident duplicates automatically",
+            choices=("no", "yes")),
+    Setting("phone_region", "Страна телефонов без кода страны", "Country of phone numbers written without a country code",
+            choices=("RU", *sorted(phonenumbers.SUPPORTED_REGIONS - {"RU"}))),
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
 

@@ -21,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.job import Job
 
+from .matching.nightly import schedule_nightly
 from .queue import resume_abandoned
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def work(redis: Redis, queue_names: list[str], burst: bool) -> int:
     previous: Worker | None = None
     while True:
         wait_for_redis(redis)
+        schedule_nightly(redis)
         if previous is not None:
             release_scheduler_locks(previous)
         worker = make_worker(redis, queue_names)

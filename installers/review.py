@@ -1,12 +1,12 @@
-"""The duplicates review page: entries of the review queue, each merged or marked «не дубликат»; the
-portal-wide scan started here (a job), its progress and its last report (CSV).
+"""The duplicates review page: the scan's proposal (groups to merge, chosen by a person), the review
+queue (each entry merged or marked «не дубликат»), the figures, the progress of the scan or merge job
+running, and the last report (CSV).
 
 Opened from the app page with its signed token (admins only); the page signs its own token for the
-"review" purpose, which is both the caller's proof and the CSRF guard of every POST. A merge runs inline:
-one pair is two batch requests (read the records, then the planner's writes and mergeBatch) and a comment.
+"review" purpose, which is both the caller's proof and the CSRF guard of every POST. The page does no
+slow REST work: a scan and every merge are jobs (matching/scanrun.py) whose progress it shows.
 """
 
-import io
 import logging
 import time
 
@@ -15,15 +15,19 @@ from flask import Blueprint, Response, current_app, render_template, request
 from b24app import context
 from b24app.bitrix import BitrixError
 from b24app.errors import BadRequest
-from b24app.matching.scan import mark_not_duplicate, merge_entry, review_entries
+from b24app.matching import proposal
+from b24app.matching.contacts import DEFAULT_REGION
+from b24app.matching.report import language
+from b24app.matching.report import report_csv as csv_text
+from b24app.matching.scan import Cluster, mark_not_duplicate, review_entries
 from b24app.matching.scanrun import (
     is_running,
     last_report,
     progress_of,
     report_meta,
     run_state,
+    start_merge,
     start_scan,
-    write_report,
 )
 from b24app.ratelimit import PortalBusy
 from b24app.signing import sign
@@ -42,7 +46,7 @@ def review_page():
     are the scan's."""
     portal, claims = pages.page_claims(request.values.get("token", ""), PURPOSE, pages.PURPOSE)
     member_id = portal.member_id
-    message = act(member_id, request.form.get("action", ""), request.form.get("key", ""))
+    message = act(portal, request.form.get("action", ""), request.form.get("key", ""))
     # the page's own token lives no longer than the one it came with: it cannot renew itself
     ttl = max(1, int(claims["_exp"] - time.time()))
     token = sign(
@@ -56,21 +60,21 @@ def review_page():
     return render_template("review.html", entries=entries, records=records, token=token,
                            message=message or unreadable, running=running, state=state,
                            progress=progress_of(state), report=report_meta(redis, member_id),
+                           groups=[] if running else proposal.groups(redis, member_id),
+                           figures=proposal.figures(redis, member_id), lang=language(request.values.get("lang")),
                            bx24_js=current_app.config["SETTINGS"].bx24_js_url)  # fmt: skip
 
 
 @bp.route("/app/review/report.csv", methods=["POST"])
 def report_csv():
-    """The last scan's report as CSV for Excel (UTF-8 with BOM, ";" between fields)."""
+    """The last scan's report as CSV for Excel (matching/report.py), in the page's language."""
     member_id = caller()
     report = last_report(context.redis(), member_id)
     if report is None:
         return Response("Поиска дубликатов ещё не было / No scan yet\n", 404, mimetype="text/plain")
-    out = io.StringIO()
-    out.write("\ufeff")
-    write_report(out, report.rows, delimiter=";")
     headers = {"Content-Disposition": "attachment; filename=duplicates.csv"}
-    return Response(out.getvalue(), mimetype="text/csv", headers=headers)
+    text = csv_text(report.rows, request.values.get("lang"))
+    return Response(text, mimetype="text/csv", headers=headers)
 
 
 def caller() -> str:
@@ -78,33 +82,40 @@ def caller() -> str:
     return pages.portal_of(request.values.get("token", ""), PURPOSE, pages.PURPOSE).member_id
 
 
-def act(member_id: str, action: str, key: str) -> str:
+def act(portal, action: str, key: str) -> str:
     """Do what the form asked (only on POST); the sentence to show."""
     if request.method != "POST" or not action:
         return ""
-    redis = context.redis()
+    redis, member_id = context.redis(), portal.member_id
+    region = portal.settings.get("phone_region") or DEFAULT_REGION
     if action == "scan":
-        if start_scan(redis, member_id):
+        if start_scan(redis, member_id, "propose", region):
             return "Поиск дубликатов запущен / Duplicate scan started"
         return "Поиск дубликатов уже идёт / A duplicate scan is already running"
+    if action in ("merge-selected", "merge-all"):
+        keys = request.form.getlist("keys") if action == "merge-selected" else None
+        return start_merging(member_id, proposal.chosen(redis, member_id, keys), region)
     entry = review_entries(redis, member_id).get(key)
+    if action not in ("merge", "not-duplicate"):
+        raise BadRequest(f"unknown action {action!r}")
     if entry is None:
         return "Запись уже обработана / Already handled"
     if action == "not-duplicate":
         mark_not_duplicate(redis, member_id, entry["ids"], entry["entity"])
         return "Запомнено: не дубликат / Remembered: not a duplicate"
-    if action == "merge":
-        try:
-            result = merge_entry(context.client(member_id), redis, member_id, key)
-        except (BitrixError, PortalBusy) as exc:
-            log.warning("review page: merge of %s on %s failed: %s", key, member_id, exc)
-            return f"Портал не ответил, попробуйте позже / The portal did not answer: {exc}"
-        if result is None:
-            return "Записей уже нет в портале / The records are no longer in the portal"
-        if result.merged:
-            return "Объединено / Merged"
-        return f"Не объединено / Not merged: {result.status} {result.reason}"
-    raise BadRequest(f"unknown action {action!r}")
+    cluster = Cluster(
+        entry["entity"], [int(i) for i in entry["ids"]], False, entry["score"], entry["reasons"]
+    )
+    return start_merging(member_id, [cluster], region)
+
+
+def start_merging(member_id: str, clusters: list[Cluster], region: str) -> str:
+    """Queue the merge job of these clusters; the sentence to show."""
+    if not clusters:
+        return "Ничего не выбрано / Nothing chosen"
+    if start_merge(context.redis(), member_id, clusters, region):
+        return f"Объединение запущено: групп {len(clusters)} / Merging {len(clusters)} groups"
+    return "Поиск или объединение уже идёт / A scan or a merge is already running"
 
 
 def load_records(

@@ -250,19 +250,20 @@ def test_cli_portals_settings_and_plan(portal, app_server, capsys):
     assert capsys.readouterr().out.strip().endswith("0 missing")
 
 
-def test_cli_dedup_scan_dry_run_report(portal, app_server, tmp_path, capsys):
-    """`b24app dedup scan --dry-run --report FILE` finds a duplicate pair, writes the CSV, changes nothing."""
+def test_cli_dedup_scan_proposes_and_writes_the_report(
+    portal, app_server, tmp_path, capsys, monkeypatch
+):
+    """`b24app dedup scan --report FILE` (no --apply) finds a duplicate pair, proposes it in the report
+    (Russian headers, ";", BOM) and changes nothing in the portal."""
     install(portal, app_server)
     for email in ("olga@example.ru", "OLGA@example.ru"):
         portal.result("crm.contact.add", {"fields": {"NAME": "Ольга", "LAST_NAME": "Петрова",
                                                      "EMAIL": [{"VALUE": email}]}})  # fmt: skip
     portal.control("DELETE", "/counters")
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
     report = tmp_path / "dedup.csv"
-    assert (
-        main(["dedup", "scan", "--portal", portal.member_id, "--dry-run", "--report", str(report)])
-        == 0
-    )
+    assert main(["dedup", "scan", "--portal", portal.member_id, "--report", str(report)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["clusters"] == 1 and summary["dry_run"] is True
-    assert "1 2,1,merge" in report.read_text().replace("\r", "")
+    assert summary["clusters"] == 1 and summary["proposed"] == 1 and summary["applied"] is False
+    assert "1;1 2;1;предложено объединить;" in report.read_text(encoding="utf-8")
     assert not writes(portal.control("GET", "/counters"))

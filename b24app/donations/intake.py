@@ -21,6 +21,7 @@ from redis import Redis
 from .. import context
 from ..bitrix import BitrixClient, NotFound
 from ..jobs import PortalBusyElsewhere, lease, portal_job
+from ..matching.contacts import phones_in_region
 from ..matching.intake import (
     candidates_from,
     contact_select,
@@ -91,9 +92,11 @@ def record_donation(member_id: str, payload: dict) -> str:
         if not pending:
             return "already recorded by another delivery's job"
         try:
-            resolved = resolve(context.registry().require(member_id), client, redis)
+            portal = context.registry().require(member_id)
+            resolved = resolve(portal, client, redis)
             refunded = note_refunds(redis, member_id, donation.key, pending)
-            outcome = apply(client, redis, member_id, resolved, pending, refunded, lock)
+            region = portal.settings.get("phone_region")
+            outcome = apply(client, redis, member_id, resolved, pending, refunded, lock, region)
         except TemplateNotReady as exc:
             if waited_enough(redis, member_id, donation.key, "template", TEMPLATE_PATIENCE):
                 raise
@@ -157,7 +160,7 @@ def remember_deal(redis: Redis, member_id: str, key: str, deal: dict) -> None:
 
 
 def apply(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved, pending: list[Donation],
-          refunded: Decimal, lock) -> str:  # fmt: skip
+          refunded: Decimal, lock, region: str | None = None) -> str:  # fmt: skip
     """Move the payment's deal forward, or create it with its donor, in as few requests as the facts allow:
     a remembered deal costs one update; a new one a lookup batch and a write batch."""
     best = pending[-1]
@@ -168,7 +171,7 @@ def apply(client: BitrixClient, redis: Redis, member_id: str, resolved: Resolved
         except NotFound:  # deleted in the portal meanwhile: look it up like a new payment
             redis.delete(deal_key(member_id, best.key))
     lookup = {"deal": deal_lookup(resolved, best.key, SELECT)}
-    person = donor_of(gift)
+    person = donor_of(gift, region)
     idempotency = f"donation:{best.key}"
     with identity_locks(redis, member_id, identity_keys(person, idempotency) if person else []):
         select = contact_select()
@@ -253,10 +256,12 @@ def keep_oldest(client: BitrixClient, resolved: Resolved, key: str, created: int
     return oldest
 
 
-def donor_of(donation: Donation) -> Person | None:
+def donor_of(donation: Donation, region: str | None = None) -> Person | None:
+    """The donor as the matcher sees them, a phone without its country code read as ``region``'s."""
     person = Person(first=donation.first_name, last=donation.last_name, emails=tuple(filter(None, [donation.email])),
                     phones=tuple(filter(None, [donation.phone])))  # fmt: skip
-    return person if person.first or person.last or person.emails or person.phones else None
+    found = person.first or person.last or person.emails or person.phones
+    return phones_in_region(person, region) if found else None
 
 
 def final_status(best: Donation, amount: Decimal, refunded: Decimal) -> Status:

@@ -26,9 +26,11 @@ from ..portals import portal_key
 from .contacts import (
     _GMAIL_DOMAINS,
     _YANDEX_DOMAINS,
+    DEFAULT_REGION,
     canonical_domain,
     normalise_email,
     normalise_phone,
+    phones_in_region,
 )
 from .names import transliterate
 from .scan import person_of
@@ -63,13 +65,15 @@ class MatchOutcome:
 
 def match_or_create_contact(client: BitrixClient, redis: Redis, member_id: str, person: Person, *,
                             extra_fields: Mapping[str, Any] | None = None, contact_type: str | None = None,
-                            idempotency_key: str | None = None) -> MatchOutcome:  # fmt: skip
+                            idempotency_key: str | None = None, phone_region: str = DEFAULT_REGION) -> MatchOutcome:  # fmt: skip
     """Link the person to the contact the portal already has, or create one (flagged for review if unsure).
 
     ``idempotency_key`` (the sender's source and id, e.g. "cloudpayments:tx-1") makes a repeat free: the
     first outcome is returned without a REST call. ``extra_fields`` go into a new contact and fill blanks
-    of a linked one; ``contact_type`` is the TYPE_ID of a new contact (a linked one keeps its type).
+    of a linked one; ``contact_type`` is the TYPE_ID of a new contact (a linked one keeps its type);
+    ``phone_region`` the portal's country, for phones written without a country code.
     """
+    person = phones_in_region(person, phone_region)
     if idempotency_key and (done := remembered(redis, member_id, idempotency_key)):
         return done
     with identity_locks(redis, member_id, identity_keys(person, idempotency_key)):

@@ -4,16 +4,18 @@ mergeBatch keeps the first id, refuses (CONFLICT) when two records hold differen
 and has no force flag. So before it runs: the survivor gets the losers' values where it has blanks and
 every e-mail and phone it lacks (compared normalised, appended without ``ID``, §4.1); each loser takes the
 survivor's value where it held another one, and gives up its e-mails and phones (the survivor has them
-now, and mergeBatch's own union would bring back variants such as ``I.Vanov@gmail.com``). The values the
-losers gave up go into one timeline comment on the survivor after the merge (on the losers if it failed).
+now, and mergeBatch's own union would bring back variants such as ``I.Vanov@gmail.com``). Every merge
+leaves one timeline comment on the survivor: the records merged into it, the blanks they filled and the
+values they gave up (a failed merge leaves the given-up values on the losers).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from ..bitrix import BATCH_MAX, BitrixClient, OperationTimeLimited
-from .contacts import normalise_email, normalise_phone
+from .contacts import DEFAULT_REGION, normalise_email, normalise_phone
 
 ENTITY_TYPE_ID = {"contact": 3, "company": 4}
 SYSTEM = {"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "ASSIGNED_BY_ID", "HAS_PHONE",
@@ -77,12 +79,14 @@ def is_empty(value) -> bool:
         return False
 
 
-def plan_merge(records: list[dict], entity: str = "contact") -> MergePlan:
-    """The plan for merging these records into the oldest one."""
+def plan_merge(
+    records: list[dict], entity: str = "contact", region: str = DEFAULT_REGION
+) -> MergePlan:
+    """The plan for merging these records into the oldest one (local phones read as ``region``'s)."""
     survivor, *losers = oldest_first(records)
     plan = MergePlan(entity, int(survivor["ID"]), [int(r["ID"]) for r in losers])
     plan_scalars(plan, survivor, losers)
-    plan_multifields(plan, survivor, losers)
+    plan_multifields(plan, survivor, losers, region)
     return plan
 
 
@@ -101,9 +105,11 @@ def plan_scalars(plan: MergePlan, survivor: dict, losers: list[dict]) -> None:
                 plan.given_up.setdefault(lid, []).append((key, str(value)))
 
 
-def plan_multifields(plan: MergePlan, survivor: dict, losers: list[dict]) -> None:
+def plan_multifields(
+    plan: MergePlan, survivor: dict, losers: list[dict], region: str = DEFAULT_REGION
+) -> None:
     """The losers' e-mails and phones appended to the survivor once each; removed from the losers."""
-    for name, norm in MULTI.items():
+    for name, norm in {**MULTI, "PHONE": partial(normalise_phone, region=region)}.items():
         have = {norm(m["VALUE"]) or m["VALUE"] for m in survivor.get(name) or []}
         extra = []
         for loser in losers:
@@ -136,10 +142,10 @@ def comment_commands(result: MergeResult, tag: str) -> dict[str, tuple[str, dict
     """The timeline comment keeping the values the losers gave up: on the survivor, or on each loser if
     the merge failed (their fields were already aligned)."""
     plan = result.plan
-    if not plan.given_up:
-        return {}
     if result.merged:
         return {f"{tag}_note": comment(plan.entity, plan.survivor, merged_text(plan))}
+    if not plan.given_up:
+        return {}
     return {f"{tag}_note{lid}": comment(plan.entity, lid, failed_text(plan, lid, result.reason))
             for lid in plan.given_up}  # fmt: skip
 
@@ -154,11 +160,27 @@ def values_text(pairs: list[tuple[str, str]]) -> str:
 
 
 def merged_text(plan: MergePlan) -> str:
-    """«Объединено с контактом #N: было …» for every loser that gave up a value, then a line in English."""
-    lines = [f"Объединено с {NOUN[plan.entity]} #{lid}: было {values_text(pairs)}"
-             for lid, pairs in plan.given_up.items()]  # fmt: skip
+    """What the survivor's timeline keeps: which records were merged into it, the blanks they filled,
+    «Объединено с контактом #N: было …» for every loser that gave up a value, then a line in English."""
     merged = ", ".join(f"#{lid}" for lid in plan.losers)
-    return "\n".join(lines) + f"\nMerged with {merged}; their differing values are listed above."
+    lines = [f"Blago24: объединено с дубликатами ({merged})."]
+    if filled := fill_pairs(plan):
+        lines.append(f"Заполнено: {values_text(filled)}")
+    lines += [f"Объединено с {NOUN[plan.entity]} #{lid}: было {values_text(pairs)}"
+              for lid, pairs in plan.given_up.items()]  # fmt: skip
+    return (
+        "\n".join(lines)
+        + f"\nMerged with {merged}; filled blanks and differing values are listed above."
+    )
+
+
+def fill_pairs(plan: MergePlan) -> list[tuple[str, str]]:
+    """(field, value) of what the merge fills in on the survivor, e-mails and phones one by one."""
+    out = []
+    for key, value in plan.fill.items():
+        values = [m["VALUE"] for m in value] if key in MULTI else [value]
+        out += [(key, str(v)) for v in values]
+    return out
 
 
 def failed_text(plan: MergePlan, lid: int, reason: str) -> str:

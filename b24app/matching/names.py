@@ -338,6 +338,8 @@ def compare_given(a: NamePart, b: NamePart) -> str:
         return outcome
     if a.keys & b.keys:
         return DIMINUTIVE
+    if a.gender and b.gender and a.gender != b.gender:
+        return DIFFERENT  # Евгений / Евгения, Александр / Александра: one letter, two people
     return TYPO if _typo(a, b) else DIFFERENT
 
 
@@ -357,8 +359,21 @@ def compare_surname(a: NamePart, b: NamePart) -> str:
 
 
 def compare_patronymic(a: NamePart, b: NamePart) -> str:
-    """SAME, TRANSLIT, INITIAL, TYPO, DIFFERENT or MISSING (absent on either side is MISSING)."""
-    return compare_surname(a, b)
+    """SAME, TRANSLIT, INITIAL (also a cut-short «Серг.» / «Sergeevn»), TYPO, GENDER_FORM, DIFFERENT or
+    MISSING (absent on either side is MISSING)."""
+    outcome = compare_surname(a, b)
+    if outcome in (DIFFERENT, TYPO) and _abbreviated(a, b):
+        return INITIAL
+    return outcome
+
+
+def _abbreviated(a: NamePart, b: NamePart) -> bool:
+    """One name is the beginning of the other, as typed, in Latin letters or on the skeleton."""
+    for x, y in ((a.text, b.text), (a.latin, b.latin), (a.skel, b.skel)):
+        short, full = sorted((x.replace(" ", ""), y.replace(" ", "")), key=len)
+        if len(short) >= 2 and short != full and full.startswith(short):
+            return True
+    return False
 
 
 class OutcomeCache:

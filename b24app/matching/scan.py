@@ -2,8 +2,8 @@
 
 The run that loads, clusters and merges in resumable steps is scanrun.py. Contact pairs come from the matcher's
 index; company pairs from equal normalised titles (SAME when they also share an e-mail or a phone,
-REVIEW otherwise) and from a shared e-mail or phone under different titles (REVIEW). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and merged
-into its oldest record, only when it has at most MAX_CLUSTER records and every pair inside it is SAME by
+REVIEW otherwise) and from a shared e-mail or phone under different titles (REVIEW). SAME pairs are joined into clusters (union-find); a cluster is *confident*, and proposed
+for merging into its oldest record, only when it has at most MAX_CLUSTER records and every pair inside it is SAME by
 itself (a chain A≈B≈C with A, C judged apart is not). Other clusters and the REVIEW pairs between
 clusters go to the review queue. Pairs remembered as "not a duplicate" are neither joined nor queued.
 
@@ -20,11 +20,10 @@ from itertools import combinations
 
 from redis import Redis
 
-from ..bitrix import BitrixClient
 from ..portals import portal_key
-from .contacts import normalise_email, normalise_phone
+from .contacts import DEFAULT_REGION, normalise_email, normalise_phone, phones_in_region
 from .index import PersonIndex
-from .merge import MergeResult, merge_plans, oldest_first, plan_merge
+from .merge import oldest_first
 from .score import Decision, Person, same_person
 
 MAX_CLUSTER = (
@@ -60,6 +59,7 @@ class ScanReport:
     clusters: int = 0
     merged_clusters: int = 0
     merged_records: int = 0
+    proposed: int = 0
     review: int = 0
     skipped: int = 0
     requests: int = 0
@@ -67,16 +67,19 @@ class ScanReport:
     rows: list[dict] = field(default_factory=list)
 
 
-def person_of(record: dict) -> Person:
-    """The matcher's view of a contact record."""
-    return Person(record.get("NAME") or "", record.get("LAST_NAME") or "", record.get("SECOND_NAME") or "",
-                  tuple(m["VALUE"] for m in record.get("EMAIL") or []),
-                  tuple(m["VALUE"] for m in record.get("PHONE") or []), id=str(record["ID"]))  # fmt: skip
+def person_of(record: dict, region: str = DEFAULT_REGION) -> Person:
+    """The matcher's view of a contact record (local phones read as ``region``'s)."""
+    person = Person(record.get("NAME") or "", record.get("LAST_NAME") or "", record.get("SECOND_NAME") or "",
+                    tuple(m["VALUE"] for m in record.get("EMAIL") or []),
+                    tuple(m["VALUE"] for m in record.get("PHONE") or []), id=str(record["ID"]))  # fmt: skip
+    return phones_in_region(person, region)
 
 
-def contact_clusters(records: dict[int, dict], skip: set[str]) -> list[Cluster]:
+def contact_clusters(
+    records: dict[int, dict], skip: set[str], region: str = DEFAULT_REGION
+) -> list[Cluster]:
     """Contact clusters, confident or not, and the REVIEW pairs between them."""
-    people = {i: person_of(r) for i, r in records.items()}
+    people = {i: person_of(r, region) for i, r in records.items()}
     index = PersonIndex(people.values())
     pairs = [
         (int(a.id), int(b.id), v.decision, v.score, v.reasons)
@@ -97,23 +100,26 @@ def company_title(record: dict) -> str:
     return " ".join(text.split())
 
 
-def company_contacts(record: dict) -> set[str]:
+def company_contacts(record: dict, region: str = DEFAULT_REGION) -> set[str]:
     emails = {normalise_email(m["VALUE"]) for m in record.get("EMAIL") or []}
-    phones = {normalise_phone(m["VALUE"]) for m in record.get("PHONE") or []}
+    phones = {normalise_phone(m["VALUE"], region) for m in record.get("PHONE") or []}
     return (emails | phones) - {None}
 
 
-def company_clusters(records: dict[int, dict], skip: set[str]) -> list[Cluster]:
+def company_clusters(
+    records: dict[int, dict], skip: set[str], region: str = DEFAULT_REGION
+) -> list[Cluster]:
     """Companies with one normalised title: SAME when they also share an e-mail or phone, else REVIEW;
     companies sharing an e-mail or phone under different titles: REVIEW."""
     blocks: dict[str, list[int]] = {}
+    contacts = {i: company_contacts(r, region) for i, r in records.items()}
     for i, record in records.items():
         keys = {f"t:{title}"} if (title := company_title(record)) else set()
-        for key in keys | {f"c:{c}" for c in company_contacts(record)}:
+        for key in keys | {f"c:{c}" for c in contacts[i]}:
             blocks.setdefault(key, []).append(i)
 
     def judge(x: int, y: int) -> tuple[Decision, int, str]:
-        shared = company_contacts(records[x]) & company_contacts(records[y])
+        shared = contacts[x] & contacts[y]
         if company_title(records[x]) != company_title(records[y]):
             titles = f"«{records[x].get('TITLE')}» / «{records[y].get('TITLE')}»"
             return Decision.REVIEW, 12, f"contact_same ({min(shared)}); titles differ: {titles}"
@@ -195,16 +201,18 @@ def review_pairs(entity: str, pairs: list[tuple], clusters: list[Cluster], skip:
 
 def fill_report(report: ScanReport, confident: list[Cluster], results: list[dict],
                 review: list[Cluster], skipped: list[dict]) -> None:  # fmt: skip
-    """Figures and CSV rows, one per cluster or pair: merged (or "merge" in a dry run, which has no
-    results), review, skipped. ``results`` hold ``n`` (the cluster's position), ``ids``, ``status``."""
+    """Figures and CSV rows, one per cluster or pair: merged (or "proposed" in a run that only proposes,
+    which has no results), review, skipped. ``results`` hold ``n`` (the cluster's position), ``ids``,
+    ``status``."""
     merged = [r for r in results if r["status"] == "SUCCESS"]
     gone = [r for r in results if r["status"] == "GONE"]
     if results or not confident:
         done = [row(replace(confident[r["n"]], ids=r["ids"]), "merged") for r in merged]
     else:
-        done = [row(c, "merge") for c in confident]
+        done = [row(c, "proposed") for c in confident]
     gone_rows = [row(replace(confident[r["n"]], reasons=r["reason"]), "skipped") for r in gone]
     report.clusters = len(done) + len(review)  # failed merges are in review
+    report.proposed = 0 if results else len(confident)
     report.merged_clusters = len(merged)
     report.merged_records = sum(len(r["ids"]) - 1 for r in merged)
     report.review, report.skipped = len(review), len(skipped) + len(gone)
@@ -261,23 +269,3 @@ def mark_not_duplicate(
     pairs = [pair_key(entity, x, y) for x, y in combinations(ids, 2)]
     redis.sadd(portal_key(member_id, "dedup", "not-duplicates"), *pairs)
     redis.hdel(portal_key(member_id, "review"), pair_key(entity, *ids), *pairs)
-
-
-def merge_entry(client: BitrixClient, redis: Redis, member_id: str, key: str) -> MergeResult | None:
-    """Merge the records of one review entry now (the planner, then mergeBatch); None if it is gone."""
-    entry = review_entries(redis, member_id).get(key)
-    if entry is None:
-        return None
-    entity = entry["entity"]
-    out = client.batch({f"r{i}": (f"crm.{entity}.get", {"id": i}) for i in entry["ids"]})
-    records = [out.result[k] for k in out.result if out.result[k]]
-    if len(records) < 2:
-        redis.hdel(portal_key(member_id, "review"), key)
-        return None
-    result = merge_plans(client, [plan_merge(records, entity)])[0]
-    if result.merged:
-        redis.hdel(portal_key(member_id, "review"), key)
-    else:
-        entry["reasons"] = f"{result.status}: {result.reason}; {entry['reasons']}"
-        redis.hset(portal_key(member_id, "review"), key, json.dumps(entry, ensure_ascii=False))
-    return result

@@ -1,7 +1,13 @@
 """The duplicate scan as a resumable run of small steps, its state in Redis (product.md C5 and §3 fairness).
 
-Phases: load contacts → load companies → cluster → (merge → notes)* → done; a dry run ends after cluster.
-A load step is one list request (up to 2,500 records, bitrix24-rest.md §2.4). A merge step re-reads up to
+A run has a mode. "propose" (the page, the CLI without --apply, the nightly scan): load contacts → load
+companies → cluster → preview* → done; the review queue is rebuilt and the confident clusters become the
+portal's proposal (proposal.py), nothing is written to the portal. "apply" (the CLI's --apply, the nightly
+scan with ``dedup_auto_merge``): load → cluster → (merge → notes)* → done. "merge" (a person's choice from
+the proposal or the review queue): (merge → notes)* → done over the chosen clusters, re-read and
+re-planned, then the proposal, the queue and the last report are settled.
+A load step is one list request (up to 2,500 records, bitrix24-rest.md §2.4). A preview step reads up to
+MERGE_CLUSTERS clusters in one request and plans them. A merge step re-reads up to
 MERGE_CLUSTERS clusters in one request (values may have changed since the load), saves its plans, then
 sends the planner's writes and mergeBatch (§4.4); the notes step writes the timeline comments that keep
 the losers' differing values. Each step commits its progress atomically, and only if the run is still the
@@ -18,17 +24,15 @@ steps inline (the CLI).
 
 Redis (per portal, under ``dedup``): ``run`` hash (the state, kept as the last run's record); working data
 with a TTL: ``run:contact`` / ``run:company`` loaded records, ``run:confident`` clusters to merge, ``run:plans``
-the merge step's plans, ``run:notes`` comments to write, ``run:review`` and ``run:results``; ``report`` the
-last finished run's report.
+the merge step's plans, ``run:notes`` comments to write, ``run:review``, ``run:results`` and ``run:proposal``;
+``report`` the last finished scan's report (merge runs update it), ``proposal`` the last proposal.
 """
 
-import csv
 import json
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TextIO
 
 from redis import Redis
 from redis.exceptions import WatchError
@@ -41,6 +45,8 @@ from ..jobs import permanent, portal_job
 from ..portals import PortalNotFound, portal_key
 from ..queue import BULK, enqueue
 from ..ratelimit import PortalBusy
+from . import proposal
+from .contacts import DEFAULT_REGION
 from .merge import (
     MergePlan,
     MergeResult,
@@ -77,8 +83,19 @@ LEAN = {
     "contact": ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "DATE_CREATE", "EMAIL", "PHONE"],
     "company": ["ID", "TITLE", "DATE_CREATE", "EMAIL", "PHONE"],
 }
-ACTIVE = ("contact", "company", "cluster", "merge", "notes")
-WORKING = ("contact", "company", "confident", "plans", "notes", "lost", "review", "results")
+ACTIVE = ("contact", "company", "cluster", "preview", "merge", "notes")
+WORKING = (
+    "contact",
+    "company",
+    "confident",
+    "plans",
+    "notes",
+    "lost",
+    "review",
+    "results",
+    "proposal",
+)
+MODES = ("propose", "apply", "merge")
 POSITION = ("run", "phase", "after", "merged_upto")  # what a step's commit checks it still holds
 
 Progress = Callable[[int, int, str], None]
@@ -132,9 +149,14 @@ def is_running(state: dict[str, str]) -> bool:
 # --- starting, continuing, ending ------------------------------------------------------------------
 
 
-def begin_run(redis: Redis, member_id: str, dry_run: bool = False) -> str | None:
-    """A new run's id, or None when a run is already going (two starters never both win)."""
+def begin_run(redis: Redis, member_id: str, mode: str = "propose", region: str = DEFAULT_REGION,
+              clusters: list[Cluster] | None = None) -> str | None:  # fmt: skip
+    """A new run's id, or None when a run is already going (two starters never both win). A "merge" run
+    starts at its merge step over ``clusters``."""
+    if mode not in MODES:
+        raise ValueError(f"unknown scan mode {mode!r}")
     key = run_key(member_id)
+    merging = mode == "merge"
     with redis.pipeline() as pipe:
         try:
             pipe.watch(key)
@@ -143,21 +165,34 @@ def begin_run(redis: Redis, member_id: str, dry_run: bool = False) -> str | None
             run = uuid.uuid4().hex[:12]
             pipe.multi()
             pipe.delete(key, *(run_key(member_id, p) for p in WORKING))
-            pipe.hset(key, mapping={"run": run, "dry_run": int(dry_run), "phase": "contact",
-                                    "after": "", "pages_left": 0, "merged_upto": 0, "started": now_iso(),
+            pipe.hset(key, mapping={"run": run, "mode": mode, "region": region,
+                                    "phase": "merge" if merging else "contact", "after": "", "pages_left": 0,
+                                    "merged_upto": 0, "confident": len(clusters or []), "started": now_iso(),
                                     "updated": time.time(), "requests": 0, "jobs": 0})  # fmt: skip
+            if merging:
+                pipe.set(run_key(member_id, "confident"), json.dumps([vars(c) for c in clusters or []]),
+                         ex=WORKING_TTL)  # fmt: skip
             pipe.execute()
             return run
         except WatchError:
             return None
 
 
-def start_scan(redis: Redis, member_id: str, dry_run: bool = False) -> str | None:
+def start_scan(redis: Redis, member_id: str, mode: str = "propose", region: str = DEFAULT_REGION,
+               clusters: list[Cluster] | None = None) -> str | None:  # fmt: skip
     """Begin a run and queue its first job; None when a run is already going."""
-    run = begin_run(redis, member_id, dry_run)
+    run = begin_run(redis, member_id, mode, region, clusters)
     if run:
         requeue(redis, member_id, run)
     return run
+
+
+def start_merge(
+    redis: Redis, member_id: str, clusters: list[Cluster], region: str = DEFAULT_REGION
+) -> str | None:
+    """Queue a job merging these clusters (re-read and re-planned when it runs); None when a run is
+    already going or there is nothing to merge."""
+    return start_scan(redis, member_id, "merge", region, clusters) if clusters else None
 
 
 def update_run(redis: Redis, member_id: str, run: str, **values) -> bool:
@@ -215,11 +250,11 @@ def scan_job(member_id: str, run: str) -> str:
     return "continues"
 
 
-def scan_portal(client: BitrixClient, redis: Redis, member_id: str, *, dry_run: bool = False,
-                progress: Progress | None = None) -> ScanReport:  # fmt: skip
-    """A whole run inline: merge the confident clusters, queue the rest (unless ``dry_run``); the report.
-    Raises ScanRunning when a run is already going for the portal."""
-    run = begin_run(redis, member_id, dry_run)
+def scan_portal(client: BitrixClient, redis: Redis, member_id: str, *, apply: bool = False,
+                region: str = DEFAULT_REGION, progress: Progress | None = None) -> ScanReport:  # fmt: skip
+    """A whole run inline: propose the confident clusters (merge them with ``apply``), queue the rest for
+    review; the report. Raises ScanRunning when a run is already going for the portal."""
+    run = begin_run(redis, member_id, "apply" if apply else "propose", region)
     if run is None:
         raise ScanRunning(f"portal {member_id}: a duplicate scan is already running")
     scan = ScanRun(client, redis, member_id, run)
@@ -273,7 +308,7 @@ class ScanRun:
                 raise PortalBusy(self.member_id, time.time() + wait)
             time.sleep(wait)
         steps = {"contact": self._contact, "company": self._company, "cluster": self._cluster,
-                 "merge": self._merge, "notes": self._notes}  # fmt: skip
+                 "preview": self._preview, "merge": self._merge, "notes": self._notes}  # fmt: skip
         with RequestCounter(self.client) as self.counter:
             if patience is not None and state["phase"] != "cluster":
                 self.client.reserve(patience)  # nothing is sent or changed yet when this gives up
@@ -339,21 +374,50 @@ class ScanRun:
 
     def _cluster(self, state: dict[str, str]) -> list[tuple]:
         contacts, companies = self.loaded("contact"), self.loaded("company")
-        skip = not_duplicates(self.redis, self.member_id)
-        clusters = contact_clusters(contacts, skip) + company_clusters(companies, skip)
+        skip, region = not_duplicates(self.redis, self.member_id), region_of(state)
+        clusters = contact_clusters(contacts, skip, region) + company_clusters(
+            companies, skip, region
+        )
         confident = [c for c in clusters if c.confident]
         review = [c for c in clusters if not c.confident]
+        then = "merge" if state.get("mode") == "apply" else "preview"
         updates: list[tuple] = [
             ("delete", run_key(self.member_id, "contact"), run_key(self.member_id, "company")),
             ("set", run_key(self.member_id, "confident"), json.dumps([vars(c) for c in confident])),
-            self.fields(confident=len(confident), merged_upto=0, phase="merge", last="cluster"),
+            self.fields(confident=len(confident), merged_upto=0, phase=then, last="cluster"),
         ]
         if review:
             updates.append(("rpush", run_key(self.member_id, "review"), *map(cluster_json, review)))
-        if state.get("dry_run") == "1":
-            return updates + self._finish(state, confident, review, [])
         updates += self.review_updates(review, replace=True)
         return updates + (self._finish(state, [], review, []) if not confident else [])
+
+    def _preview(self, state: dict[str, str]) -> list[tuple]:
+        """Read and plan the next clusters of the proposal (nothing is written to the portal)."""
+        confident = self.confident()
+        start = int(state.get("merged_upto", 0))
+        batch = confident[start : start + MERGE_CLUSTERS]
+        fresh = read_records(self.client, batch)
+        groups = [proposal.group_of(c, rows, region_of(state))
+                  for c, rows in zip(batch, fresh, strict=True) if len(rows) >= 2]  # fmt: skip
+        updates: list[tuple] = [self.fields(merged_upto=start + len(batch), last="preview")]
+        if groups:
+            updates.append(
+                (
+                    "rpush",
+                    run_key(self.member_id, "proposal"),
+                    *(json.dumps(g, ensure_ascii=False) for g in groups),
+                )
+            )
+        if start + len(batch) < len(confident):
+            return updates
+        review = [
+            Cluster(**json.loads(c))
+            for c in self.redis.lrange(run_key(self.member_id, "review"), 0, -1)
+        ]
+        saved = [
+            json.loads(g) for g in self.redis.lrange(run_key(self.member_id, "proposal"), 0, -1)
+        ]
+        return updates + self._finish(state, confident, review, [], proposed=saved + groups)
 
     def _merge(self, state: dict[str, str]) -> list[tuple]:
         confident = self.confident()
@@ -362,8 +426,8 @@ class ScanRun:
         fresh = read_records(self.client, batch)
         saved = self.saved_plans(start)
         if saved is None:
-            plans = {n: plan_merge(rows, c.entity) for n, (c, rows) in enumerate(zip(batch, fresh, strict=True), start)
-                     if len(rows) >= 2}  # fmt: skip
+            plans = {n: plan_merge(rows, c.entity, region_of(state))
+                     for n, (c, rows) in enumerate(zip(batch, fresh, strict=True), start) if len(rows) >= 2}  # fmt: skip
             self.save_plans(start, plans)
             done: dict[int, MergeResult] = {}
         else:
@@ -433,11 +497,27 @@ class ScanRun:
         lost = [
             json.loads(n) for n in self.redis.lrange(run_key(self.member_id, "lost"), 0, -1)
         ] + (lost or [])
+        if state.get("mode") == "merge":
+            return self._settle(state, confident, done + results, lost)
         return self._finish(state, confident, review + failed, done + results, lost)
 
+    def _settle(self, state: dict[str, str], confident: list[Cluster], results: list[dict],
+                lost: list[dict]) -> list[tuple]:  # fmt: skip
+        """The end of a merge run: proposal, review queue and the last report settled; its outcome kept."""
+        lost_rows = [lost_row(note, 0) for note in lost]
+        count = {s: sum(r["status"] == s for r in results) for s in ("SUCCESS", "GONE")}
+        return [
+            *proposal.settle_updates(self.redis, self.member_id, confident, results, lost_rows),
+            ("delete", *(run_key(self.member_id, p) for p in WORKING)),
+            self.fields(phase="done", finished=now_iso(), merged=count["SUCCESS"], gone=count["GONE"],
+                        failed=len(results) - sum(count.values()), notes_lost=len(lost)),
+        ]  # fmt: skip
+
     def _finish(self, state: dict[str, str], confident: list[Cluster], review: list[Cluster],
-                results: list[dict], lost: list[dict] | None = None) -> list[tuple]:  # fmt: skip
-        """The report saved as the portal's last one; the run's working data dropped."""
+                results: list[dict], lost: list[dict] | None = None,
+                proposed: list[dict] | None = None) -> list[tuple]:  # fmt: skip
+        """The report saved as the portal's last one, and the proposal (empty unless the run proposes);
+        the run's working data dropped."""
         report = ScanReport(
             contacts=int(state.get("loaded_contact", 0)),
             companies=int(state.get("loaded_company", 0)),
@@ -456,14 +536,16 @@ class ScanRun:
         report.rows += [
             lost_row(note, len(report.rows) + n) for n, note in enumerate(lost or [], 1)
         ]
-        meta = {**vars(report), "run": self.run, "dry_run": state.get("dry_run") == "1",
+        meta = {**vars(report), "run": self.run, "mode": state.get("mode", "propose"),
                 "notes_lost": len(lost or []), "started": state["started"], "finished": now_iso()}  # fmt: skip
+        offer = {"run": self.run, "finished": meta["finished"], "groups": proposed or []}
         return [
             (
                 "set",
                 portal_key(self.member_id, "dedup", "report"),
                 json.dumps(meta, ensure_ascii=False),
             ),
+            ("set", proposal.proposal_key(self.member_id), json.dumps(offer, ensure_ascii=False)),
             ("delete", *(run_key(self.member_id, p) for p in WORKING)),
             self.fields(phase="done", finished=meta["finished"]),
         ]
@@ -550,7 +632,9 @@ def progress_of(state: dict[str, str]) -> tuple[int, int, str]:
     if last in ("contact", "company"):
         what = "contacts" if last == "contact" else "companies"
         return int(state.get(f"loaded_{last}", 0)), int(state.get(f"total_{last}", 0)), what
-    if last == "merge" or (last == "cluster" and state.get("phase") in ("merge", "notes")):
+    if last == "preview" or (last == "cluster" and state.get("phase") == "preview"):
+        return int(state.get("merged_upto", 0)), int(state.get("confident", 0)), "clusters planned"
+    if last == "merge" or (state.get("phase") in ("merge", "notes")):
         return int(state.get("merged_upto", 0)), int(state.get("confident", 0)), "clusters merged"
     if last == "cluster":
         return 1, 1, "clustered"
@@ -562,6 +646,11 @@ def lost_row(note: dict, number: int) -> dict:
     return {"cluster": number, "entity": note.get("ENTITY_TYPE", ""), "ids": str(note.get("ENTITY_ID", "")),
             "survivor": "", "action": "comment lost", "score": "",
             "reasons": f"комментарий не записан / comment not written: {note.get('COMMENT', '')}"}  # fmt: skip
+
+
+def region_of(state: dict[str, str]) -> str:
+    """The country local phone numbers of the run's portal belong to."""
+    return state.get("region") or DEFAULT_REGION
 
 
 def lean_json(record: dict) -> str:
@@ -597,13 +686,3 @@ def read_records(client: BitrixClient, clusters: list[Cluster]) -> list[list[dic
         for r in rows or []
     }
     return [[found[(c.entity, i)] for i in c.ids if (c.entity, i) in found] for c in clusters]
-
-
-REPORT_FIELDS = ["cluster", "ids", "survivor", "action", "reasons", "score", "entity"]
-
-
-def write_report(out: TextIO, rows: list[dict], delimiter: str = ",") -> None:
-    """The report's rows as CSV with a header line."""
-    writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, delimiter=delimiter)
-    writer.writeheader()
-    writer.writerows(rows)

@@ -1,13 +1,17 @@
 """Is this the same person? A weighted, explainable score with two thresholds (the CiviCRM model).
 
 Each field comparison adds (or, when the fields disagree, takes away) points; the sum against
-SAME_THRESHOLD and REVIEW_THRESHOLD gives SAME / REVIEW / DIFFERENT. Two rules then override it:
+SAME_THRESHOLD and REVIEW_THRESHOLD gives SAME / REVIEW / DIFFERENT. Two kinds of rule then override it:
 
-- hard rule: one e-mail with a different first name is never SAME (spouses and parents share
-  addresses; a diminutive or a transliteration of the same name is not "different");
-- floor (the case study's rule): equal e-mail, surname and first name are always SAME.
+- hard rules (HARD_RULES), each making SAME at most REVIEW: one e-mail with a different first name
+  (spouses and parents share addresses; a diminutive or a transliteration of the same name is not
+  "different"); patronymics present on both sides and different (a mother and a daughter with one name
+  and one address; an initial, a cut-short or a transliterated spelling of the same patronymic is not
+  "different");
+- floor (the case study's rule): equal e-mail, surname and first name are SAME — unless a hard rule fired.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -46,6 +50,7 @@ MIDDLE_NAME_POINTS = {
 
 _EQUAL = (names.SAME, names.TRANSLIT)
 _NOT_THE_SAME_NAME = (names.DIFFERENT, names.TYPO)
+_OTHER_PATRONYMIC = (names.DIFFERENT, names.GENDER_FORM)
 
 
 class Decision(StrEnum):
@@ -201,8 +206,35 @@ def _best_orientation(a: Profile, b: Profile) -> tuple[tuple, bool]:
     return (crossed, True) if crossed[0] > straight[0] else (straight, False)
 
 
-def _name_rules(a: Profile, b: Profile) -> tuple[list[Fired], str, str]:
-    """Rules for first, last and middle name (in the better order); plus the first and last outcomes."""
+class Outcomes(NamedTuple):
+    """How the names and e-mails of two people compare (what the hard rules and the floor look at)."""
+
+    first: str
+    last: str
+    middle: str
+    email_same: bool
+
+
+def _shared_email_other_first_name(o: Outcomes) -> bool:
+    return o.email_same and o.first in _NOT_THE_SAME_NAME
+
+
+def _other_patronymic(o: Outcomes) -> bool:
+    return o.middle in _OTHER_PATRONYMIC
+
+
+HARD_RULES: dict[str, Callable[[Outcomes], bool]] = {
+    "hard_rule_shared_email_other_first_name": _shared_email_other_first_name,
+    "hard_rule_other_patronymic": _other_patronymic,
+}
+
+
+def _floor(o: Outcomes) -> bool:
+    return o.email_same and o.first in _EQUAL and o.last in _EQUAL
+
+
+def _name_rules(a: Profile, b: Profile) -> tuple[list[Fired], str, str, str]:
+    """Rules for first, last and middle name (in the better order); plus the three outcomes."""
     (_, _, first, last, first_pair, last_pair), swapped = _best_orientation(a, b)
     rules = [Fired("names_swapped", 0)] if swapped else []
     middle = names.patronymic_outcome(a.middle, b.middle)
@@ -213,7 +245,7 @@ def _name_rules(a: Profile, b: Profile) -> tuple[list[Fired], str, str]:
     ):
         if outcome != names.MISSING:
             rules.append(_name_rule(field, outcome, table, x, y))
-    return rules, first, last
+    return rules, first, last, middle
 
 
 def _decide(score: int) -> Decision:
@@ -224,17 +256,20 @@ def _decide(score: int) -> Decision:
 
 def compare_profiles(a: Profile, b: Profile) -> Verdict:
     """The verdict on two normalised people (see the module docstring for the rules)."""
-    name_rules, first, last = _name_rules(a, b)
+    name_rules, first, last, middle = _name_rules(a, b)
     rules = _email_rules(a, b) + _phone_rules(a, b) + name_rules
     if a.gender and b.gender and a.gender != b.gender:
         rules.append(Fired("gender_conflict", GENDER_CONFLICT, f"{a.gender}≠{b.gender}"))
     score = sum(rule.points for rule in rules)
     decision = _decide(score)
-    email_same = bool(a.emails & b.emails)
-    if email_same and first in _NOT_THE_SAME_NAME and decision is Decision.SAME:
-        decision = Decision.REVIEW
-        rules.append(Fired("hard_rule_shared_email_other_first_name", 0, "same → review"))
-    elif email_same and first in _EQUAL and last in _EQUAL and decision is not Decision.SAME:
+    outcomes = Outcomes(first, last, middle, bool(a.emails & b.emails))
+    hard = [name for name, fires in HARD_RULES.items() if fires(outcomes)]
+    if hard:
+        capped = Decision.REVIEW if decision is Decision.SAME else decision
+        detail = f"{decision} → {capped}" if capped is not decision else "at most review"
+        rules += [Fired(name, 0, detail) for name in hard]
+        decision = capped
+    elif _floor(outcomes) and decision is not Decision.SAME:
         rules.append(Fired("floor_email_surname_name", 0, f"{decision} → same"))
         decision = Decision.SAME
     return Verdict(decision, score, tuple(rules))

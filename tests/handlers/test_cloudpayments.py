@@ -466,3 +466,19 @@ def test_a_lost_answer_to_the_create_is_not_sent_again_and_one_deal_stays(fund, 
         record_donation(fund.portal.member_id, work.payload)
     record_donation(fund.portal.member_id, work.payload)
     assert len(fund.deals()) == 1 and lost == [1]
+
+
+def test_a_local_phone_is_read_by_the_portals_country(fund):
+    """A Belarusian fund (phone_region=BY): «8 029 123-45-67» is +375 29 123-45-67 on the donor, in E.164;
+    a later gift from the same phone written internationally finds the same donor."""
+    with context.registry().change(fund.portal.member_id) as record:
+        record.settings["phone_region"] = "BY"
+    fund.deliver("check", body("check", Phone="8+029+123-45-67", Email="", AccountId="", Data=""))
+    fund.app.run_jobs()
+    [contact] = fund.portal.result("crm.contact.list", {"select": ["*", "PHONE"]})
+    assert [m["VALUE"] for m in contact["PHONE"]] == ["+375291234567"]
+    fund.deliver("check", body("check", InvoiceId="6682", TransactionId="1291738456", Phone="%2B375+29+1234567",
+                               Email="", AccountId="", Data=""))  # fmt: skip
+    fund.app.run_jobs()
+    assert len(fund.portal.result("crm.contact.list")) == 1
+    assert {d["CONTACT_ID"] for d in fund.deals()} == {contact["ID"]}

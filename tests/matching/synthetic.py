@@ -308,6 +308,45 @@ class Generator:
         short = self.rng.choice(DIMINUTIVE_OF[pairs[base.person.first]])
         return replace(sibling, first=short) if sibling else None
 
+    def twin_shared_phone(self, base: Base) -> Person | None:
+        """A twin: one surname and patronymic, another first name, the family's home phone."""
+        if not base.person.phones:
+            return None
+        gender = self.rng.choice("mf")
+        first = self.other_first(base.person.first, gender)
+        family = surname_form_base(base.person.last)
+        twin = self.make(first, family, gender, base.father, middle=bool(base.person.middle))
+        return replace(twin.person, phones=base.person.phones)
+
+    def parent_child_same_name(self, base: Base) -> Person | None:
+        """Father and son (mother and daughter) with one first name and the family's e-mail (maybe its
+        phone too): only the patronymics tell them apart."""
+        p = base.person
+        if not p.middle or not p.emails:
+            return None
+        father = self.rng.choice([m for m in MALE if patronymic_of(m, base.gender) != p.middle])
+        return self.relative(base, base.gender, p.first, father, self.rng.random() < 0.5)
+
+    def colleague_shared_inbox(self, base: Base) -> Person | None:
+        """A colleague writing from the same office inbox and phone."""
+        if not base.person.emails:
+            return None
+        gender = self.rng.choice("mf")
+        first = self.other_first(base.person.first, gender)
+        other = self.make(first, self.rng.choice(SURNAMES), gender, self.rng.choice(MALE)).person
+        return replace(other, emails=base.person.emails, phones=base.person.phones or other.phones)
+
+    def gendered_first_name(self, base: Base) -> Person | None:
+        """Евгений Иванов and Евгения Иванова (Александр/Александра …) of one family, full names."""
+        shared = {"Александр": "Александра", "Евгений": "Евгения", "Валентин": "Валентина"}
+        pairs = shared | {v: k for k, v in shared.items()}
+        if base.person.first not in pairs:
+            return None
+        gender = "f" if base.gender == "m" else "m"
+        return self.relative(
+            base, gender, pairs[base.person.first], base.father, self.rng.random() < 0.5
+        )
+
     def namesake(self, base: Base) -> Person:
         p = base.person
         other = self.make(p.first, surname_form_base(p.last), base.gender, base.father).person
@@ -386,6 +425,13 @@ def _initials(g: Generator, p: Person, base: Base) -> Person:
     return replace(p, first=p.first[:1] + ".", middle=middle)
 
 
+def _patronymic_short(g: Generator, p: Person, base: Base) -> Person | None:
+    """Сергеевна written «Серг.» or «Сергеевн» cut short by a form's field."""
+    if len(p.middle) < 6:
+        return None
+    return replace(p, middle=p.middle[: g.rng.randint(3, 5)] + g.rng.choice([".", ""]))
+
+
 def _name_typo(g: Generator, p: Person, base: Base) -> Person:
     field = g.rng.choice(["first", "last"])
     return replace(p, **{field: g.typo(getattr(p, field))})
@@ -453,6 +499,7 @@ VARIATIONS: dict[str, Callable[[Generator, Person, Base], Person | None]] = {
     "swap": _swap,
     "diminutive": _diminutive,
     "initials": _initials,
+    "patronymic_short": _patronymic_short,
     "name_typo": _name_typo,
     "email_case": _email(_email_case),
     "gmail_dots": _email(_gmail_dots),
@@ -470,6 +517,10 @@ HARD_NEGATIVES: dict[str, Callable[[Generator, Base], Person | None]] = {
     "opposite_gender_diminutive": Generator.opposite_twin,
     "namesake": Generator.namesake,
     "namesake_other_patronymic": Generator.namesake_other_patronymic,
+    "twins_shared_phone": Generator.twin_shared_phone,
+    "parent_child_same_name": Generator.parent_child_same_name,
+    "shared_office_inbox": Generator.colleague_shared_inbox,
+    "gendered_first_name_one_family": Generator.gendered_first_name,
 }
 
 

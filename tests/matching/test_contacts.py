@@ -91,3 +91,57 @@ def test_review_key_folds_yandex_dots_and_hyphens(a, b):
 )
 def test_normalise_phone(raw, expected):
     assert normalise_phone(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, region, expected",
+    [
+        (
+            "8 029 123-45-67",
+            "BY",
+            "+375291234567",
+        ),  # Belarus: trunk 8, then 0 and the operator code
+        ("8 (029) 123 45 67", "by", "+375291234567"),
+        ("054-123-4567", "IL", "+972541234567"),  # Israel: trunk 0
+        ("8 701 123 45 67", "KZ", "+77011234567"),  # Kazakhstan shares +7
+        ("+7 916 123-45-67", "IL", "+79161234567"),  # an international number ignores the region
+        ("8 916 123-45-67", "", "+79161234567"),  # no region: Russia
+        ("8 916 123-45-67", "XX", "+79161234567"),  # an unknown region: Russia
+    ],
+)
+def test_normalise_phone_in_the_portals_country(raw, region, expected):
+    assert normalise_phone(raw, region) == expected
+
+
+def test_a_foreign_donor_is_matched_by_phone_in_the_portals_country():
+    """A Belarusian fund: one donor's phone written locally and internationally is one phone."""
+    from b24app.matching import Person, same_person
+    from b24app.matching.contacts import phones_in_region
+
+    a = Person("Алесь", "Навуменка", "", "", "8 029 123-45-67")
+    b = Person("Алесь", "Навуменка", "", "", "+375 29 123 45 67")
+    assert "phone_same" not in same_person(a, b).reasons  # read as Russian, it is another number
+    verdict = same_person(phones_in_region(a, "BY"), phones_in_region(b, "BY"))
+    assert "phone_same +8 (+375291234567)" in verdict.reasons
+
+
+def test_the_plain_seven_shortcut_answers_what_phonenumbers_answers():
+    """The shortcut for "+7…" and "8…" (no parse) never disagrees with phonenumbers, in any region."""
+    import random
+
+    from b24app.matching.contacts import _parsed, _plain_seven
+
+    rng = random.Random(5)
+    shapes = ["+7{}", "8{}", "+7 ({}) {}-{}-{}", "8 ({}) {}-{}-{}", "8-{}-{}-{}-{}", "+7 {} {} {} {}",
+              "7{}", "{} {}-{}-{}", "+7({}){}{}{}", "8.{}.{}.{}.{}", "+8{}", " 8 {} {}{}{} "]  # fmt: skip
+    checked = 0
+    for _ in range(4000):
+        d = "".join(rng.choices("0123456789", k=10))
+        parts = (d[:3], d[3:6], d[6:8], d[8:])
+        for shape in shapes:
+            text = shape.format(*parts) if shape.count("{}") == 4 else shape.format(d)
+            for region in ("RU", "KZ", "BY", "IL"):
+                if (fast := _plain_seven(text.strip(), region)) is not None:
+                    assert fast == _parsed(text.strip(), region), (text, region)
+                    checked += 1
+    assert checked > 50_000

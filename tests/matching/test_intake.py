@@ -160,16 +160,35 @@ def test_namesake_with_other_contacts_is_a_new_contact(registered, intake):
 
 
 def test_case_study_floor_equal_email_surname_and_name_link(registered, intake):
-    """matching.md / the case study: equal e-mail, surname and name are the same person, whatever else."""
+    """matching.md / the case study: equal e-mail, surname and name are the same person when no hard
+    rule says otherwise (here: no patronymic on one side, another phone)."""
     first = intake(ANNA)
-    other = Person(
-        "анна", "СМИРНОВА", "Петровна", ("anna.smirnova@gmail.com",), ("+7 999 111-22-33",)
-    )
+    other = Person("анна", "СМИРНОВА", "", ("anna.smirnova@gmail.com",), ("+7 999 111-22-33",))
     outcome = intake(other)
     assert (outcome.action, outcome.contact_id) == ("linked", first.contact_id)
     [record] = contacts(registered)
     assert values(record, "PHONE") == ["+79161234567", "+79991112233"]  # appended, nothing replaced
     assert (record["NAME"], record["SECOND_NAME"]) == ("Анна", "Игоревна")
+
+
+def test_a_daughter_with_her_mothers_name_and_email_is_not_her_mother(registered, redis, intake):
+    """product.md C5 hard rule: patronymics present on both sides and different are never "same", and
+    the case study's floor gives way to it: the daughter's gift makes her own contact, queued for review;
+    the mother's record is left as it was."""
+    mother = intake(ANNA)
+    daughter = intake(
+        Person("Анна", "Смирнова", "Петровна", ("anna.smirnova@gmail.com",), ("+7 999 111-22-33",))
+    )
+    assert daughter.contact_id != mother.contact_id
+    assert (
+        daughter.action == "created_for_review" and "hard_rule_other_patronymic" in daughter.reasons
+    )
+    records = {int(r["ID"]): r for r in contacts(registered)}
+    assert records[mother.contact_id]["SECOND_NAME"] == "Игоревна"
+    assert values(records[mother.contact_id], "PHONE") == ["+79161234567"]
+    assert records[daughter.contact_id]["SECOND_NAME"] == "Петровна"
+    assert redis.hexists(portal_key(registered.member_id, "review"),
+                         f"{mother.contact_id}:{daughter.contact_id}")  # fmt: skip
 
 
 def test_known_person_costs_one_http_request(registered, intake):

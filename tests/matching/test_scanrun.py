@@ -77,7 +77,7 @@ def test_a_run_resumes_after_failed_steps_and_merges_exactly_once(registered, re
     client = registered.client()
     truth = seed(client, **SMALL, companies=False)
     before = set(alive(client))
-    run_id = begin_run(redis, registered.member_id)
+    run_id = begin_run(redis, registered.member_id, "apply")
     run, failures, steps = ScanRun(client, redis, registered.member_id, run_id), 0, 0
     while True:
         state = run_state(redis, registered.member_id)
@@ -118,7 +118,7 @@ def test_a_merge_step_repeated_after_its_writes_keeps_every_given_up_value(
     gone count as merged, and the comment with each loser's differing POST is still written (§4.4)."""
     client = registered.client()
     truth = seed(client, **SMALL, companies=False)
-    run_id = begin_run(redis, registered.member_id)
+    run_id = begin_run(redis, registered.member_id, "apply")
     scan = ScanRun(client, redis, registered.member_id, run_id)
     die_before_the_merge_commit(monkeypatch)
     with pytest.raises(ConnectionError):
@@ -143,10 +143,10 @@ def test_a_replaced_or_forgotten_run_writes_nothing(registered, redis, monkeypat
     client = registered.client()
     seed(client, **SMALL, companies=False)
     member = registered.member_id
-    old = begin_run(redis, member)
+    old = begin_run(redis, member, "apply")
     ScanRun(client, redis, member, old).step()
     monkeypatch.setattr(scanrun, "STALE_AFTER", 0)
-    new = begin_run(redis, member)
+    new = begin_run(redis, member, "apply")
     assert ScanRun(client, redis, member, old).step() is True
     state = run_state(redis, member)
     assert state["run"] == new and state.get("after") == "" and "loaded_contact" not in state
@@ -167,10 +167,10 @@ def test_a_failed_run_says_so_and_does_not_block_the_next(registered, redis, mon
 
     monkeypatch.setattr(scanrun, "read_records", broken)
     with pytest.raises(ValueError):
-        scan_portal(client, redis, registered.member_id)
+        scan_portal(client, redis, registered.member_id, apply=True)
     state = run_state(redis, registered.member_id)
     assert state["phase"] == "failed" and "portal answered nonsense" in state["error"]
-    assert begin_run(redis, registered.member_id)
+    assert begin_run(redis, registered.member_id, "apply")
 
 
 def test_one_run_at_a_time_and_a_dead_run_is_replaced(registered, redis, monkeypatch):
@@ -182,7 +182,7 @@ def test_one_run_at_a_time_and_a_dead_run_is_replaced(registered, redis, monkeyp
 
     def race() -> None:
         barrier.wait()
-        wins.append(begin_run(redis, member))
+        wins.append(begin_run(redis, member, "apply"))
 
     threads = [threading.Thread(target=race) for _ in range(8)]
     for t in threads:
@@ -191,9 +191,9 @@ def test_one_run_at_a_time_and_a_dead_run_is_replaced(registered, redis, monkeyp
         t.join()
     assert len([w for w in wins if w]) == 1
     with pytest.raises(ScanRunning):
-        scan_portal(registered.client(), redis, member)
+        scan_portal(registered.client(), redis, member, apply=True)
     monkeypatch.setattr(scanrun, "STALE_AFTER", 0)
-    assert begin_run(redis, member) not in (None, *wins)
+    assert begin_run(redis, member, "apply") not in (None, *wins)
 
 
 def test_cli_refuses_a_second_scan(portal, app_server, capsys):
@@ -212,7 +212,7 @@ def test_scan_job_finishes_the_run_and_the_report_downloads_as_csv(portal, app_s
     install(portal, app_server)
     client, redis = context.client(portal.member_id), context.redis()
     truth = seed(client, **SMALL)
-    assert start_scan(redis, portal.member_id)
+    assert start_scan(redis, portal.member_id, "apply")
     app_server.run_jobs()
     state = run_state(redis, portal.member_id)
     assert state["phase"] == "done" and int(state["requests"]) > 0
@@ -223,9 +223,18 @@ def test_scan_job_finishes_the_run_and_the_report_downloads_as_csv(portal, app_s
     )
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
     assert resp.text.startswith("\ufeff")
+    assert (
+        resp.text.splitlines()[0] == "\ufeffГруппа;Записи;Остаётся;Действие;Причины;Оценка;Сущность"
+    )
     rows = list(csv.DictReader(io.StringIO(resp.text.lstrip("\ufeff")), delimiter=";"))
-    merged = sorted(r["ids"] for r in rows if r["action"] == "merged" and r["entity"] == "contact")
+    merged = sorted(
+        r["Записи"] for r in rows if r["Действие"] == "объединено" and r["Сущность"] == "контакт"
+    )
     assert merged == sorted(" ".join(map(str, g)) for g in truth.same)
+    english = requests.post(f"{app_server.url}/app/review/report.csv", data={"token": token, "lang": "en"},
+                            timeout=10).text  # fmt: skip
+    assert english.startswith("\ufeffGroup;Records;Survivor;Action;Reasons;Score;Entity")
+    assert ";merged;" in english and ";contact" in english
     assert requests.post(f"{app_server.url}/app/review/report.csv", timeout=10).status_code == 401
 
 
@@ -297,7 +306,7 @@ def test_a_long_scan_gives_the_worker_back_to_other_portals(sandbox, portal, app
     proc = worker(app_server, patience=0.2, log=log)
     try:
         began = time.time()
-        assert start_scan(redis, portal.member_id)
+        assert start_scan(redis, portal.member_id, "apply")
         time.sleep(2.0)
         assert run_state(redis, portal.member_id)["phase"] != "done"
         job = enqueue_once(
@@ -346,7 +355,7 @@ def pair(client, last: str = "Петров") -> tuple[int, int]:
 
 
 def to_merge_phase(client, redis, member) -> str:
-    run = begin_run(redis, member)
+    run = begin_run(redis, member, "apply")
     scan = ScanRun(client, redis, member, run)
     while run_state(redis, member)["phase"] != "merge":
         scan.step()
@@ -459,7 +468,7 @@ def test_the_operating_limit_inside_a_batch_reschedules_the_job_a_minute_later(p
     install(portal, app_server)
     redis, member = context.redis(), portal.member_id
     seed(context.client(member), **SMALL, companies=False)
-    run = begin_run(redis, member)
+    run = begin_run(redis, member, "apply")
     ScanRun(
         context.client(member), redis, member, run
     ).step()  # the counted first page: a plain call

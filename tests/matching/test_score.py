@@ -86,18 +86,94 @@ def test_a_diminutive_or_transliteration_is_not_a_different_first_name(a, b):
 @pytest.mark.parametrize(
     "a, b",
     [
-        # father and son Иван Петров on one address: the case study's rule still says "same"
+        # one side without a patronymic, another phone: the case study's rule says "same"
         (Person("Иван", "Петров", "Сергеевич", "petrov@mail.ru", "+79161234567"),
-         Person("Иван", "Петров", "Иванович", "petrov@mail.ru", "+79035550000")),
-        (Person("Иван", "Петров", "Сергеевич", "petrov@mail.ru"),
-         Person("ИВАН", "ПЕТРОВ", "Иванович", "Petrov@Mail.ru")),
+         Person("Иван", "Петров", "", "petrov@mail.ru", "+79035550000")),
+        (Person("Иван", "Петров", "", "petrov@mail.ru", "+79161234567"),
+         Person("ИВАН", "ПЕТРОВ", "", "Petrov@Mail.ru", "+79035550000")),
     ],
 )  # fmt: skip
-def test_floor_equal_email_surname_and_name_are_always_same(a, b):
+def test_floor_equal_email_surname_and_name_are_same_when_no_hard_rule_fires(a, b):
     verdict = same_person(a, b)
-    assert verdict.decision == SAME
-    assert verdict.score < SAME_THRESHOLD
-    assert "floor_email_surname_name" in verdict.reasons
+    assert verdict.decision == SAME, verdict.reasons
+    assert "hard_rule" not in verdict.reasons
+    if verdict.score < SAME_THRESHOLD:
+        assert "floor_email_surname_name" in verdict.reasons
+
+
+# One row per kind of hard negative (matching.md §6.2–6.3): the pair, and the hard rule that must keep
+# it from "same" (None when the score alone keeps it below).
+HARD_NEGATIVE_TABLE = {
+    "mother and daughter, one name and e-mail": (
+        Person("Анна", "Петрова", "Сергеевна", "petrovy@mail.ru", "+79161234567"),
+        Person("Анна", "Петрова", "Ивановна", "petrovy@mail.ru", "+79161234567"),
+        "hard_rule_other_patronymic"),
+    "father and son, one name, e-mail and phone": (
+        Person("Иван", "Сидоров", "Петрович", "sidorovy@yandex.ru", "+74951234567"),
+        Person("Иван", "Сидоров", "Иванович", "sidorovy@ya.ru", "8 495 123-45-67"),
+        "hard_rule_other_patronymic"),
+    "father and son, the son's patronymic in Latin letters": (
+        Person("Иван", "Сидоров", "Петрович", "sidorovy@yandex.ru"),
+        Person("Ivan", "Sidorov", "Ivanovich", "sidorovy@yandex.ru"),
+        "hard_rule_other_patronymic"),
+    "twins sharing the home phone": (
+        Person("Павел", "Орлов", "Игоревич", "p.orlov@gmail.com", "+74997776655"),
+        Person("Пётр", "Орлов", "Игоревич", "", "8 (499) 777-66-55"),
+        None),
+    "twins sharing phone and e-mail": (
+        Person("Павел", "Орлов", "Игоревич", "orlovy@gmail.com", "+74997776655"),
+        Person("Пётр", "Орлов", "Игоревич", "orlovy@gmail.com", "+74997776655"),
+        "hard_rule_shared_email_other_first_name"),
+    "a shared office inbox": (
+        Person("Мария", "Кузнецова", "", "info@fond-dobro.ru", "+74951112233"),
+        Person("Ольга", "Смирнова", "", "info@fond-dobro.ru", "+74951112233"),
+        None),
+    "a shared office inbox, colleagues with one surname": (
+        Person("Мария", "Кузнецова", "", "info@fond-dobro.ru", "+74951112233"),
+        Person("Марина", "Кузнецова", "", "info@fond-dobro.ru", "+74951112233"),
+        "hard_rule_shared_email_other_first_name"),
+    "Евгений Иванов and Евгения Иванова": (
+        Person("Евгений", "Иванов", "", "ivanovy@mail.ru", "+79031234567"),
+        Person("Евгения", "Иванова", "", "ivanovy@mail.ru", "+79031234567"),
+        "hard_rule_shared_email_other_first_name"),
+    "Александр Иванов and Александра Иванова, siblings": (
+        Person("Александр", "Иванов", "Олегович", "ivanovy@mail.ru", "+79031234567"),
+        Person("Александра", "Иванова", "Олеговна", "ivanovy@mail.ru", "+79031234567"),
+        "hard_rule_other_patronymic"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("a, b, rule", HARD_NEGATIVE_TABLE.values(), ids=HARD_NEGATIVE_TABLE)
+def test_hard_negatives_are_never_same(a, b, rule):
+    for x, y in ((a, b), (b, a)):
+        verdict = same_person(x, y)
+        assert verdict.decision != SAME, verdict.reasons
+        assert "floor_email_surname_name" not in verdict.reasons
+        if rule:
+            assert f"{rule} +0" in verdict.reasons, verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        "Сергеевна",
+        "сергеевна",
+        "С.",
+        "С",
+        "Серг.",
+        "Сергеевн",
+        "Sergeevna",
+        "Sergeyevna",
+        "СЕРГЕЕВНА",
+    ],
+)
+def test_an_initial_or_another_spelling_of_the_patronymic_is_not_different(middle):
+    verdict = same_person(
+        Person("Анна", "Петрова", "Сергеевна", "petrovy@mail.ru"),
+        Person("Анна", "Петрова", middle, "petrovy@mail.ru"),
+    )
+    assert verdict.decision == SAME, verdict.reasons
+    assert "hard_rule" not in verdict.reasons
 
 
 def test_gender_conflict_keeps_brother_and_sister_apart():

@@ -1,0 +1,64 @@
+"""The nightly duplicate scan: at night every installed portal's scan proposes its confident groups, or
+merges them when the portal's ``dedup_auto_merge`` setting says so (off by default: a merge cannot be
+undone).
+
+One job a night (its id is the night's date, so any number of workers schedule it once) starts each
+installed portal's own scan job and schedules the next night; every worker schedules the coming night
+when it starts, so the chain survives a lost Redis.
+"""
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from redis import Redis
+from rq.job import Job
+
+from .. import context
+from ..portals import Portal
+from ..queue import BULK, enqueue_once
+from .contacts import DEFAULT_REGION
+from .scanrun import start_scan
+
+NIGHT = time(3, 0)  # portal time: few people edit contacts then
+MOSCOW = ZoneInfo("Europe/Moscow")  # the portals' time zone until they have their own setting
+ONCE_TTL = 2 * 86400
+
+
+def next_night(now: datetime) -> datetime:
+    """The first NIGHT (Moscow time) after ``now`` (tz-aware)."""
+    local = now.astimezone(MOSCOW)
+    night = datetime.combine(local.date(), NIGHT, MOSCOW)
+    return (
+        night
+        if night > local
+        else datetime.combine(local.date() + timedelta(days=1), NIGHT, MOSCOW)
+    )
+
+
+def schedule_nightly(redis: Redis, now: datetime | None = None) -> Job:
+    """Schedule the coming night's scans (once, whoever asks)."""
+    night = next_night(now or datetime.now(UTC))
+    job_id = f"dedup-nightly-{night:%Y%m%d}"
+    return enqueue_once(
+        redis, BULK, job_id, nightly_scans, night.date().isoformat(), at=night.timestamp()
+    )
+
+
+def nightly_scans(night: str) -> str:
+    """RQ job: start the scan of every installed portal (once per night), then schedule the next night."""
+    redis = context.redis()
+    started = []
+    if redis.set(f"b24:dedup:nightly:{night}", 1, nx=True, ex=ONCE_TTL):
+        for portal in context.registry().all():
+            if portal.status == "installed" and start_scan(
+                redis, portal.member_id, *scan_options(portal)
+            ):
+                started.append(portal.member_id)
+    schedule_nightly(redis)
+    return f"{len(started)} scans started"
+
+
+def scan_options(portal: Portal) -> tuple[str, str]:
+    """(mode, phone region) of a portal's unattended scan."""
+    mode = "apply" if portal.settings.get("dedup_auto_merge") == "yes" else "propose"
+    return mode, portal.settings.get("phone_region") or DEFAULT_REGION
