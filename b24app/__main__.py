@@ -106,17 +106,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     from .matching.report import report_csv
     from .matching.scanrun import ScanRunning, scan_portal
 
-    def progress(done: int, total: int, what: str) -> None:
-        filled = 30 * done // max(total, 1)
-        bar = "#" * filled + " " * (30 - filled)
-        print(f"\r[{bar}] {done}/{total} {what}", end="", file=sys.stderr, flush=True)
-        if done == total:
-            print(file=sys.stderr, flush=True)
-
     _, region = scan_options(context.registry().require(args.portal))
     try:
         report = scan_portal(context.client(args.portal), context.redis(), args.portal, apply=args.apply,
-                             region=region, progress=progress)  # fmt: skip
+                             region=region, progress=progress_bar)  # fmt: skip
     except ScanRunning as exc:
         print(f"b24app dedup: {exc}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """Per-portal connector settings (what the app page and ``b24app settings`` edit) and webhook URLs."""
 
+import zoneinfo
 from dataclasses import dataclass
 
 import phonenumbers
@@ -28,6 +29,8 @@ SETTINGS = (
     Setting("letter_sender", "Отправитель писем", "Letter sender (Name <e-mail>)"),
     Setting("dedup_auto_merge", "Объединять уверенные дубликаты автоматически", "Merge confident duplicates automatically",
             choices=("no", "yes")),
+    Setting("timezone", "Часовой пояс фонда (для дат и итогов)", "The fund's time zone (dates and totals)",
+            choices=("Europe/Moscow", *sorted(zoneinfo.available_timezones() - {"Europe/Moscow"}))),
     Setting("phone_region", "Страна телефонов без кода страны", "Country of phone numbers written without a country code",
             choices=("RU", *sorted(phonenumbers.SUPPORTED_REGIONS - {"RU"}))),
 )  # fmt: skip

@@ -1,6 +1,6 @@
-"""The nightly duplicate scan: at night every installed portal's scan proposes its confident groups, or
-merges them when the portal's ``dedup_auto_merge`` setting says so (off by default: a merge cannot be
-undone).
+"""The nightly jobs: at night every installed portal's duplicate scan proposes its confident groups (or
+merges them when the portal's ``dedup_auto_merge`` setting says so; off by default: a merge cannot be
+undone), and its donor totals are recomputed (segments move with the calendar, not only with gifts).
 
 One job a night (its id is the night's date, so any number of workers schedule it once) starts each
 installed portal's own scan job and schedules the next night; every worker schedules the coming night
@@ -14,6 +14,7 @@ from redis import Redis
 from rq.job import Job
 
 from .. import context
+from ..donations.recompute import start_recompute
 from ..portals import Portal
 from ..queue import BULK, enqueue_once
 from .contacts import DEFAULT_REGION
@@ -45,17 +46,18 @@ def schedule_nightly(redis: Redis, now: datetime | None = None) -> Job:
 
 
 def nightly_scans(night: str) -> str:
-    """RQ job: start the scan of every installed portal (once per night), then schedule the next night."""
+    """RQ job: start the duplicate scan and the donor totals recompute of every installed portal (once per
+    night), then schedule the next night."""
     redis = context.redis()
-    started = []
+    scans = totals = 0
     if redis.set(f"b24:dedup:nightly:{night}", 1, nx=True, ex=ONCE_TTL):
         for portal in context.registry().all():
-            if portal.status == "installed" and start_scan(
-                redis, portal.member_id, *scan_options(portal)
-            ):
-                started.append(portal.member_id)
+            if portal.status != "installed":
+                continue
+            scans += bool(start_scan(redis, portal.member_id, *scan_options(portal)))
+            totals += bool(start_recompute(redis, portal.member_id))
     schedule_nightly(redis)
-    return f"{len(started)} scans started"
+    return f"{scans} scans started, {totals} totals recomputes started"
 
 
 def scan_options(portal: Portal) -> tuple[str, str]:

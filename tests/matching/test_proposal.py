@@ -134,14 +134,14 @@ def test_the_nightly_scan_proposes_unless_the_portal_merges_automatically(
     redis = context.redis()
     auto, manual = (three_pairs(context.client(p.member_id)) for p in (portal, other))
     night = datetime.now(UTC).date().isoformat()
-    assert nightly_scans(night) == "2 scans started"
+    assert nightly_scans(night) == "2 scans started, 2 totals recomputes started"
     app_server.run_jobs()
     merged, kept = alive(context.client(portal.member_id)), alive(context.client(other.member_id))
     assert all(g[0] in merged and g[1] not in merged for g in auto)
     assert all(set(g) <= set(kept) for g in manual)
     assert len(proposal.groups(redis, other.member_id)) == 3
     assert not proposal.groups(redis, portal.member_id)
-    assert nightly_scans(night) == "0 scans started"
+    assert nightly_scans(night) == "0 scans started, 0 totals recomputes started"
     coming = next_night(datetime.now(UTC))
     assert (
         f"dedup-nightly-{coming:%Y%m%d}"
