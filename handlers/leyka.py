@@ -15,11 +15,18 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from b24app.donations import Donation, Status, SubscriptionChange, split_name
 from b24app.donations.intake import (
@@ -98,7 +105,7 @@ class LeykaDonation(BaseModel):
     donor_name: str = text(300)
     donor_email: str = text(200)
     donor_phone: str = text(40)
-    date_created: datetime
+    date_created: AwareDatetime
     cp_transaction_id: str = text(19, r"^\d*$")
     cp_recurring_id: str = text(100)
     error_id: str = text(100)
@@ -132,13 +139,6 @@ class LeykaDonation(BaseModel):
             return ""
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("date_created")
-    @classmethod
-    def aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("date_created needs its UTC offset")
-        return value
-
 
 class Delivery(BaseModel):
     """One bridge delivery: the event, its id and time, and the donation it is about."""
@@ -148,15 +148,8 @@ class Delivery(BaseModel):
     event: str = Field(max_length=60)
     site: str = text(300)
     delivery_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$")
-    changed_at: datetime
+    changed_at: AwareDatetime
     donation: LeykaDonation | None = None
-
-    @field_validator("changed_at")
-    @classmethod
-    def aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("changed_at needs its UTC offset")
-        return value
 
 
 def parse(raw: bytes, headers: Mapping[str, str], kind: str) -> Work | None:

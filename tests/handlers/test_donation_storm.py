@@ -96,22 +96,7 @@ def test_fifty_payments_delivered_twenty_times_at_once_make_fifty_deals(
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(raw, SECRET)}
         return requests.post(fund.url(kind), data=raw, headers=headers, timeout=60).status_code
 
-    with open(tmp_path / "workers.log", "w") as log:
-        workers = [start_worker(crash_app, log) for _ in range(WORKERS)]
-        try:
-            with ThreadPoolExecutor(16) as pool:
-                statuses = list(pool.map(deliver, work))
-            assert set(statuses) == {200}
-            deadline = time.monotonic() + 240
-            time.sleep(2)
-            while time.monotonic() < deadline and not idle(crash_app.redis):
-                time.sleep(1)
-            assert idle(crash_app.redis), "the workers did not drain the queues"
-        finally:
-            for w in workers:
-                kill_group(w)
-    deals = portal.result("crm.deal.list", {"select": ["ID", "STAGE_ID", "OPPORTUNITY", "CONTACT_ID",
-                                                        "UF_CRM_B24_PAYMENT_ID", "UF_CRM_B24_REFUNDED_SUM"]}) + all_pages(portal)  # fmt: skip
+    deals = storm(crash_app, portal, deliver, work, tmp_path)
     by_key = {}
     for d in deals:
         by_key.setdefault(d["UF_CRM_B24_PAYMENT_ID"], []).append(d)
@@ -132,6 +117,26 @@ def test_fifty_payments_delivered_twenty_times_at_once_make_fifty_deals(
     )
     assert len(contacts) == DONORS
     assert context.registry().require(portal.member_id).status == "installed"
+
+
+def storm(app, portal, deliver, work: list, tmp_path) -> list[dict]:
+    """Every delivery posted from 16 threads while WORKERS real workers drain the queues; every deal after."""
+    with open(tmp_path / "workers.log", "w") as log:
+        workers = [start_worker(app, log) for _ in range(WORKERS)]
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                statuses = list(pool.map(deliver, work))
+            assert set(statuses) == {200}
+            deadline = time.monotonic() + 240
+            time.sleep(2)
+            while time.monotonic() < deadline and not idle(app.redis):
+                time.sleep(1)
+            assert idle(app.redis), "the workers did not drain the queues"
+        finally:
+            for w in workers:
+                kill_group(w)
+    return portal.result("crm.deal.list", {"select": ["ID", "STAGE_ID", "OPPORTUNITY", "CONTACT_ID",
+                                                       "UF_CRM_B24_PAYMENT_ID", "UF_CRM_B24_REFUNDED_SUM"]}) + all_pages(portal)  # fmt: skip
 
 
 def all_pages(portal, method: str = "crm.deal.list") -> list[dict]:

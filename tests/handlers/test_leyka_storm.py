@@ -5,8 +5,6 @@ also reported by its Check and Pay with the same InvoiceId, the donors' e-mails 
 
 import json
 import random
-import time
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -14,12 +12,11 @@ import requests
 
 from b24app import context
 from handlers import cloudpayments, leyka
-from tests.conftest import kill_group, start_worker
 from tests.handlers.test_cloudpayments import SECRET as CP_SECRET
-from tests.handlers.test_donation_storm import all_pages, idle
+from tests.handlers.test_donation_storm import all_pages, storm
 from tests.handlers.test_leyka import SECRET, LeykaFund
 
-DONATIONS, DONORS, WORKERS = 50, 30, 4
+DONATIONS, DONORS = 50, 30
 FIRST = ["Анна", "Ольга", "Мария", "Елена", "Ирина", "Наталья"]
 LAST = ["Иванова", "Смирнова", "Кузнецова", "Попова", "Соколова"]
 
@@ -100,22 +97,7 @@ def test_fifty_leyka_donations_some_also_through_cloudpayments_make_fifty_deals(
         }
         return requests.post(fund.url(kind), data=raw, headers=headers, timeout=60).status_code  # fmt: skip
 
-    with open(tmp_path / "workers.log", "w") as log:
-        workers = [start_worker(crash_app, log) for _ in range(WORKERS)]
-        try:
-            with ThreadPoolExecutor(16) as pool:
-                statuses = list(pool.map(deliver, work))
-            assert set(statuses) == {200}
-            deadline = time.monotonic() + 240
-            time.sleep(2)
-            while time.monotonic() < deadline and not idle(crash_app.redis):
-                time.sleep(1)
-            assert idle(crash_app.redis), "the workers did not drain the queues"
-        finally:
-            for w in workers:
-                kill_group(w)
-    deals = portal.result("crm.deal.list", {"select": ["ID", "STAGE_ID", "OPPORTUNITY", "CONTACT_ID",
-                                                        "UF_CRM_B24_PAYMENT_ID", "UF_CRM_B24_REFUNDED_SUM"]}) + all_pages(portal)  # fmt: skip
+    deals = storm(crash_app, portal, deliver, work, tmp_path)
     by_key: dict[str, list] = {}
     for deal in deals:
         by_key.setdefault(deal["UF_CRM_B24_PAYMENT_ID"], []).append(deal)
