@@ -350,13 +350,7 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
     notes = history_commands(int(deal["ID"]), pending)
     if not fields and not notes:
         return f"deal {deal['ID']} unchanged ({best.status} after {current or stage})"
-    update = (
-        {"deal": ("crm.deal.update", {"id": int(deal["ID"]), "fields": fields})} if fields else {}
-    )
-    out = client.batch(update | notes)
-    if isinstance(out.errors.get("deal"), NotFound):
-        raise out.errors["deal"]  # deleted in the portal meanwhile (see apply)
-    out.raise_errors()
+    write_deal(client, int(deal["ID"]), fields, notes)
     if not fields:
         return (
             f"deal {deal['ID']} unchanged ({best.status} after {current or stage}); history noted"
@@ -367,6 +361,18 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
             redis, member_id, deal.get("CONTACT_ID")
         )  # a success, a refund, another sum
     return f"deal {deal['ID']} updated: {', '.join(sorted(fields))}"
+
+
+def write_deal(client: BitrixClient, deal_id: int, fields: dict, notes: dict) -> None:
+    """The deal's update and its history lines in one request; NotFound when the deal is gone."""
+    update = {"deal": ("crm.deal.update", {"id": deal_id, "fields": fields})} if fields else {}
+    if not notes:
+        client.call(*update["deal"])
+        return
+    out = client.batch(update | notes)
+    if isinstance(out.errors.get("deal"), NotFound):
+        raise out.errors["deal"]  # deleted in the portal meanwhile (see apply)
+    out.raise_errors()
 
 
 @portal_job
@@ -385,6 +391,7 @@ def record_subscription(member_id: str, payload: dict) -> str:
         client.call(
             "crm.contact.update", {"id": contact_id, "fields": {field("B24_SUBSCRIPTION"): value}}
         )
+        donation_changed(context.redis(), member_id, contact_id)  # the recurring segment follows it
     return f"subscription {change.subscription_id} {change.status}: {len(contacts)} donor(s)"
 
 

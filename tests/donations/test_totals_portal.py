@@ -339,8 +339,7 @@ def test_the_app_page_starts_a_recompute_and_shows_its_outcome(sandbox, portal, 
     frame = open_app(page, sandbox, portal.member_id, app_server.client_id)
     assert "обновляются после каждого пожертвования" in frame.inner_text("#totals-status")
     frame.click("#recompute-totals")
-    frame.wait_for_selector("#totals-status")
-    assert "Пересчёт идёт" in frame.inner_text("#totals-status")
+    frame.wait_for_selector("#totals-status:has-text('Пересчёт идёт')")
     app_server.run_jobs()
     frame = open_app(page, sandbox, portal.member_id, app_server.client_id)
     updated = run_state(context.redis(), portal.member_id)["updated"]
