@@ -35,6 +35,7 @@ SETTINGS = (
             choices=("RU", *sorted(phonenumbers.SUPPORTED_REGIONS - {"RU"}))),
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
+MIN_SECRET = 12  # a secret that signs webhooks must not be guessable
 
 
 def webhook_urls(public_url: str, portal: Portal, paths: list[str]) -> dict[str, str]:
@@ -52,6 +53,10 @@ def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:
         value = (value or "").strip()
         if setting.secret and not value:
             continue
+        if setting.secret and len(value) < MIN_SECRET:
+            raise BadRequest(
+                f"{key} must be at least {MIN_SECRET} characters (a long random string)"
+            )
         if setting.choices and value not in setting.choices:
             raise BadRequest(f"{key} must be one of {', '.join(setting.choices)}")
         if portal.settings.get(key) != value:

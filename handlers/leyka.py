@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -118,6 +119,14 @@ class LeykaDonation(BaseModel):
             raise ValueError('not an amount string like "500.00"')
         return Decimal(value.strip())
 
+    @field_validator("date_created")
+    @classmethod
+    def plausible(cls, value: datetime) -> datetime:
+        """Leyka was written in 2011: a donation before 2000 or tomorrow is a broken value."""
+        if not datetime(2000, 1, 1, tzinfo=UTC) <= value <= datetime.now(UTC) + timedelta(days=1):
+            raise ValueError("date_created is not a plausible donation time")
+        return value
+
     @model_validator(mode="after")
     def only_corrections_negative(self):
         if self.amount < 0 and self.payment_type != "correction":
@@ -184,7 +193,9 @@ def delivery_of(raw: bytes) -> Delivery:
 def payment_key(d: LeykaDonation) -> str:
     """CloudPayments' key for a payment made through it (the same deal either connector makes), else
     ``leyka:<id>``."""
-    if d.gateway_id != "cp":
+    if (
+        d.gateway_id != "cp" or d.payment_type == "correction"
+    ):  # an admin's entry is never a CP payment
         return f"leyka:{d.id}"
     rebill = d.payment_type == "rebill" and d.init_recurring_donation_id not in (0, d.id)
     return f"cp:tx:{d.cp_transaction_id}" if rebill and d.cp_transaction_id else f"cp:{d.id}"

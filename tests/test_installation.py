@@ -239,13 +239,14 @@ def test_cli_portals_settings_and_plan(portal, app_server, capsys):
             "settings",
             "--portal",
             portal.member_id,
-            "cloudpayments_secret=cp-secret",
+            "cloudpayments_secret=cp-api-secret-3f9a",
             "letter_channel=smtp",
         ]
     )
     shown = json.loads(capsys.readouterr().out)
     assert shown["cloudpayments_secret"] == "set" and shown["letter_channel"] == "smtp"
     assert main(["settings", "--portal", portal.member_id, "letter_channel=pigeon"]) == 2
+    assert main(["settings", "--portal", portal.member_id, "leyka_secret=short"]) == 2  # guessable
     main(["install", "--portal", portal.member_id, "--plan"])
     assert capsys.readouterr().out.strip().endswith("0 missing")
 

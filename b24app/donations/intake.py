@@ -136,11 +136,13 @@ def wait(redis: Redis, member_id: str, payload: dict, what: str) -> str:
 
 
 def note_refunds(redis: Redis, member_id: str, key: str, pending: list[Donation]) -> Decimal:
-    """All refunds of the payment so far, each counted once by its own id."""
+    """All refunds of the payment so far, each counted once: a CloudPayments Refund by its own id; Leyka's
+    «refunded» is a status, so every report of it (a retry, a backfill, a second toggle) is one refund."""
     refunds = portal_key(member_id, "payment", key, "refunds")
     for d in pending:
         if d.status is Status.REFUNDED:
-            redis.hset(refunds, d.delivery, f"{d.refunded:f}")
+            slot = "leyka-status" if d.source == "leyka" else d.delivery
+            redis.hset(refunds, slot, f"{d.refunded:f}")
     redis.expire(refunds, KEEP)
     return sum((Decimal(v.decode()) for v in redis.hvals(refunds)), Decimal("0"))
 
@@ -285,6 +287,7 @@ def new_deal_fields(resolved: Resolved, gift: Donation, best: Donation, refunded
     title = f"{what} {gift.amount:f} {gift.currency}" + (
         f": {gift.purpose}" if gift.purpose else ""
     )
+    refunded = min(refunded, gift.amount) if gift.amount > 0 else refunded
     status = final_status(best, gift.amount, refunded)
     fields = {
         "TITLE": ("[ТЕСТ] " if gift.test else "") + title,
@@ -298,7 +301,7 @@ def new_deal_fields(resolved: Resolved, gift: Donation, best: Donation, refunded
         field("B24_PAYMENT_ID"): gift.key,
         field("B24_GATEWAY"): resolved.enum("deal", "B24_GATEWAY", gateway_of(gift)),
         field("B24_THANKS"): resolved.enum(
-            "deal", "B24_THANKS", "NO_THANKS" if gift.test else "WAITING"
+            "deal", "B24_THANKS", "NO_THANKS" if gift.test or gift.correction else "WAITING"
         ),
         field("B24_REFUNDED_SUM"): f"{refunded:f}" if refunded else "",
         field("B24_TEST"): "1" if gift.test else "",
@@ -334,9 +337,12 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
     current = STATUS_OF_STAGE.get(stage.partition(":")[2]) if ours else None
     amount = Decimal(str(deal.get("OPPORTUNITY") or 0))
     fields: dict[str, Any] = {}
-    if gift is not None and gift.status is Status.SUCCEEDED and gift.amount != amount:
+    if corrects_amount(gift, amount):
         amount = gift.amount  # a refund came first, or the payment was confirmed for another sum
         fields |= {"OPPORTUNITY": f"{amount:f}", "CURRENCY_ID": gift.currency}
+    refunded = min(
+        refunded, amount
+    )  # reports of one refund by both connectors never exceed the gift
     if refunded and Decimal(str(deal.get(field("B24_REFUNDED_SUM")) or 0)) != refunded:
         fields[field("B24_REFUNDED_SUM")] = f"{refunded:f}"
     status = final_status(best, amount, refunded)
@@ -361,6 +367,14 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
             redis, member_id, deal.get("CONTACT_ID")
         )  # a success, a refund, another sum
     return f"deal {deal['ID']} updated: {', '.join(sorted(fields))}"
+
+
+def corrects_amount(gift: Donation | None, amount: Decimal) -> bool:
+    """A success reporting another sum corrects the deal's amount, unless it is Leyka's report of a
+    payment CloudPayments made (CloudPayments' own notifications say what was charged)."""
+    if gift is None or gift.status is not Status.SUCCEEDED or gift.amount == amount:
+        return False
+    return not (gift.source == "leyka" and gift.key.startswith("cp:"))
 
 
 def write_deal(client: BitrixClient, deal_id: int, fields: dict, notes: dict) -> None:

@@ -35,6 +35,7 @@ from .rollup import (
     company_update,
     contact_update,
     dumps,
+    fresh_key,
     gift_filter,
     gift_from_json,
     gift_of,
@@ -83,12 +84,19 @@ def begin_run(redis: Redis, member_id: str) -> str | None:
         if is_running(run_state(redis, member_id)):
             return None
         run = uuid.uuid4().hex[:12]
-        redis.delete(state_key(member_id))
+        forget_data(redis, member_id, run_state(redis, member_id).get("run", ""))
+        redis.delete(state_key(member_id), fresh_key(member_id))
         redis.hset(state_key(member_id), mapping={"run": run, "phase": "base", "step": 0, "requests": 0,
                                                   "started": now_iso(), "touched": time.time(), "loaded": 0,
                                                   "total": 0, "written": 0, "writes": 0, "updated": 0})  # fmt: skip
         redis.expire(state_key(member_id), KEEP)
         return run
+
+
+def forget_data(redis: Redis, member_id: str, run: str) -> None:
+    """A run's working lists (its reads and writes); its summary stays."""
+    if run:
+        redis.delete(*(data_key(member_id, run, part) for part in (*READS, "writes")))
 
 
 def start_recompute(redis: Redis, member_id: str) -> str | None:
@@ -120,9 +128,12 @@ class TotalsRun:
         if phase != "plan" and patience is not None:
             self.client.reserve(patience)
         getattr(self, f"step_{phase}")(state)
+        now = run_state(self.redis, self.member_id)
         if progress:
-            progress(*progress_of(run_state(self.redis, self.member_id)))
-        return run_state(self.redis, self.member_id).get("phase") == "done"
+            progress(*progress_of(now))
+        if now.get("phase") == "done":
+            forget_data(self.redis, self.member_id, self.run)
+        return now.get("phase") == "done"
 
     def commit(
         self, state: dict[str, str], pushes: dict[str, list[str]] | None = None, **values
@@ -248,12 +259,20 @@ class TotalsRun:
         if raw is None:
             self.commit(state, phase="done", requests=0, finished=now_iso())
             return
-        commands = {f"w{i}": (method, params) for i, (method, params) in enumerate(json.loads(raw))}
-        self.client.batch(commands).raise_errors()
+        fresh = {m.decode() for m in self.redis.smembers(fresh_key(self.member_id))}
+        commands = {f"w{i}": (method, params) for i, (method, params) in enumerate(json.loads(raw))
+                    if record_key(method, params) not in fresh}  # fmt: skip
+        if commands:
+            self.client.batch(commands).raise_errors()
         done = index + 1 >= int(state.get("writes") or 0)
         self.commit(
             state, written=index + 1, **({"phase": "done", "finished": now_iso()} if done else {})
         )
+
+
+def record_key(method: str, params: dict) -> str:
+    """The changed-donors job's name of a record it wrote (rollup.refresh_donors): c<id> or k<id>."""
+    return ("c" if method == "crm.contact.update" else "k") + str(params["id"])
 
 
 def next_phase(values: dict, after: str) -> str:

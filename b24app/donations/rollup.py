@@ -19,7 +19,7 @@ from redis import Redis
 
 from .. import context
 from ..bitrix import BitrixClient
-from ..jobs import portal_job
+from ..jobs import PortalBusyElsewhere, lease, portal_job
 from ..portals import Portal, portal_key
 from ..queue import DEFAULT, enqueue, enqueue_once
 from ..template.resolved import Resolved, field, resolve
@@ -78,9 +78,9 @@ def day_of(value: Any, zone: ZoneInfo) -> date | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.astimezone(zone).date() if moment.tzinfo else moment.date()
+    except (ValueError, OverflowError):  # year 1 or 9999 pushed past the calendar's edge
         return None
-    return moment.astimezone(zone).date() if moment.tzinfo else moment.date()
 
 
 def gift_of(deal: dict, resolved: Resolved, zone: ZoneInfo) -> Gift | None:
@@ -166,6 +166,7 @@ def company_update(
 
 DONORS_PER_STEP = 45  # one read batch: a gift list per donor, plus their contacts and companies
 SETTLE = 5.0  # seconds a changed donor waits, so that a burst of their gifts is counted once
+SLICE = 10.0  # seconds of steps before the job gives its worker back
 CLEAR_IF_SAME = """if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0"""
 
@@ -174,36 +175,54 @@ def dirty_key(member_id: str) -> str:
     return portal_key(member_id, "totals", "dirty")
 
 
+def fresh_key(member_id: str) -> str:
+    """Donors written by the changed-donors job since the portal's full recompute began: its writes,
+    planned from older reads, leave them alone."""
+    return portal_key(member_id, "totals", "fresh")
+
+
 def donation_changed(redis: Redis, member_id: str, contact_id: Any) -> None:
     """A donor's gift succeeded, was refunded or changed its sum: their totals are recomputed within
-    seconds, together with every other donor changed meanwhile (a few requests for many donors)."""
+    seconds, together with every other donor changed meanwhile (a few requests for many donors). One job
+    per SETTLE window: a job already running never hides a later mark."""
     try:
         contact = int(contact_id or 0)
     except (TypeError, ValueError):
         return
     if contact > 0:
         redis.hincrby(dirty_key(member_id), str(contact), 1)
-        enqueue_once(redis, DEFAULT, f"totals-dirty-{member_id}", recompute_changed, member_id,
+        window = int(time.time() // SETTLE)
+        enqueue_once(redis, DEFAULT, f"totals-dirty-{member_id}-{window}", recompute_changed, member_id,
                      at=time.time() + SETTLE)  # fmt: skip
 
 
 @portal_job
 def recompute_changed(member_id: str) -> str:
-    """Job: the changed donors' totals, DONORS_PER_STEP at a time; a donor changed again while their step
-    ran stays marked, and the job queues itself again while any is left."""
+    """Job: the changed donors' totals, DONORS_PER_STEP at a time, for up to SLICE seconds, one such job per
+    portal at a time; a donor changed again while their step ran stays marked for the next step."""
     redis, client = context.redis(), context.client(member_id)
-    marks = {k.decode(): v for k, v in redis.hgetall(dirty_key(member_id)).items()}
-    batch = sorted(marks, key=int)[:DONORS_PER_STEP]
-    if not batch:
-        return "no donor changed"
-    updated = refresh_donors(client, redis, member_id, [int(c) for c in batch])
-    clear = redis.register_script(CLEAR_IF_SAME)
-    for contact in batch:
-        clear(keys=[dirty_key(member_id)], args=[contact, marks[contact]])
+    done = 0
+    try:
+        with lease(member_id, "totals-donors"):
+            deadline = time.monotonic() + SLICE
+            while time.monotonic() < deadline and (batch := marked(redis, member_id)):
+                refresh_donors(client, redis, member_id, [int(c) for c in batch])
+                clear = redis.register_script(CLEAR_IF_SAME)
+                for contact, mark in batch.items():
+                    clear(keys=[dirty_key(member_id)], args=[contact, mark])
+                done += len(batch)
+    except PortalBusyElsewhere:
+        pass  # the holder clears what it read; a look again below picks up the rest
     if redis.hlen(dirty_key(member_id)):
         enqueue(redis, DEFAULT, f"totals-dirty-{member_id}-more-{time.time_ns()}", recompute_changed,
-                member_id)  # fmt: skip
-    return f"{len(batch)} donor(s) recomputed, {updated} record(s) updated"
+                member_id, at=time.time() + SETTLE)  # fmt: skip
+    return f"{done} donor(s) recomputed"
+
+
+def marked(redis: Redis, member_id: str) -> dict[str, bytes]:
+    """Up to DONORS_PER_STEP marked donors (lowest ids first) with their marks."""
+    marks = {k.decode(): v for k, v in redis.hgetall(dirty_key(member_id)).items()}
+    return {c: marks[c] for c in sorted(marks, key=int)[:DONORS_PER_STEP]}
 
 
 def refresh_donors(
@@ -239,6 +258,9 @@ def refresh_donors(
                 )
     if writes:
         client.batch(writes).raise_errors()
+        redis.pipeline().sadd(fresh_key(member_id), *writes).expire(
+            fresh_key(member_id), BASE_TTL
+        ).execute()
     return len(writes)
 
 

@@ -227,6 +227,36 @@ def test_a_negative_correction_is_taken_and_a_negative_payment_is_not(fund):
     assert resp.status_code == 400 and "amount" in resp.json()["message"]
 
 
+def test_leyka_reports_never_rewrite_what_cloudpayments_charged(fund):
+    """A Leyka «Оплачено» of a CloudPayments payment with another sum leaves CloudPayments' amount; a
+    correction naming a CloudPayments id is its own deal; Leyka's «refunded» reported again (a backfill)
+    counts once, and with CloudPayments' own Refund never exceeds the gift."""
+    fund.deliver("pay", body("pay", InvoiceId="5123"))
+    fund.app.run_jobs()
+    fund.post(fixture("status_submitted_to_funded", amount="1.00"))
+    fund.post(
+        fixture(
+            "correction_added", id=5123, gateway_id="cp", amount="-500.00", delivery_id="corr-1"
+        )
+    )
+    fund.app.run_jobs()
+    deals = {d["UF_CRM_B24_PAYMENT_ID"]: d for d in fund.deals()}
+    assert (
+        Decimal(deals["cp:5123"]["OPPORTUNITY"]) == Decimal("500.00")
+        and fund.stage(deals["cp:5123"]) == "WON"
+    )
+    assert Decimal(deals["leyka:5123"]["OPPORTUNITY"]) == Decimal("-500.00")
+    fund.deliver("refund", body("refund", InvoiceId="5123", Amount="100.00"))
+    fund.post(fixture("status_funded_to_refunded"))
+    fund.post(fixture("status_funded_to_refunded", delivery_id="backfill-5123-refunded"))
+    fund.app.run_jobs()
+    deal = {d["UF_CRM_B24_PAYMENT_ID"]: d for d in fund.deals()}["cp:5123"]
+    assert (
+        Decimal(deal["UF_CRM_B24_REFUNDED_SUM"]) == Decimal("500.00")
+        and fund.stage(deal) == "B24_REFUNDED"
+    )
+
+
 def test_another_gateway_is_keyed_by_leyka_and_anonymous_is_no_name(fund):
     """A gateway other than CloudPayments: key leyka:<id>; «Anonymous» makes a donor by e-mail alone."""
     fund.post(fixture("other_gateway_funded"))
@@ -260,7 +290,7 @@ def test_leyka_and_cloudpayments_reporting_one_payment_make_one_deal(fund):
 @pytest.mark.parametrize("case", [
     "wrong signature", "no signature", "stale", "future", "bad timestamp", "wrong key", "bad amount",
     "float amount", "garbage", "not an object", "no delivery_id", "naive changed_at", "no donation",
-    "unknown status", "deep nesting",
+    "unknown status", "deep nesting", "year one",
 ])  # fmt: skip
 def test_refused_deliveries_queue_nothing(fund, case):
     """The documented 4xx, naming the problem; nothing queued."""
@@ -290,6 +320,8 @@ def test_refused_deliveries_queue_nothing(fund, case):
         raw = json.dumps(data | {"changed_at": "2026-03-14T12:41:09"}).encode()
     elif case == "no donation":
         raw = json.dumps({k: v for k, v in data.items() if k != "donation"}).encode()
+    elif case == "year one":
+        raw = fixture("status_submitted_to_funded", date_created="0001-01-01T00:00:00+14:00")
     elif case == "unknown status":
         raw = fixture("status_submitted_to_funded", status="paid")
     elif case == "deep nesting":
