@@ -246,8 +246,12 @@ def write_leyka_script(url: str, secret: str) -> str:
     """``.demo/leyka-donation.sh``: a signed Leyka donation in two status changes (the secret: 0600)."""
     path = Path(".demo") / "leyka-donation.sh"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(LEYKA_SCRIPT % {"url": shlex.quote(url), "secret": shlex.quote(secret)})
-    path.chmod(0o700)
+    path.unlink(missing_ok=True)
+    fd = os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700
+    )  # never readable by others, not even briefly
+    with os.fdopen(fd, "w") as f:
+        f.write(LEYKA_SCRIPT % {"url": shlex.quote(url), "secret": shlex.quote(secret)})
     return str(path)
 
 
