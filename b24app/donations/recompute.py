@@ -127,7 +127,10 @@ class TotalsRun:
         phase = state["phase"]
         if phase != "plan" and patience is not None:
             self.client.reserve(patience)
-        getattr(self, f"step_{phase}")(state)
+        if phase in READS:
+            self.read(state, phase)
+        else:
+            getattr(self, f"step_{phase}")(state)
         now = run_state(self.redis, self.member_id)
         if progress:
             progress(*progress_of(now))
@@ -204,15 +207,6 @@ class TotalsRun:
             gift = gift_of(row, self.resolved, portal_zone(self.portal))
             return as_json(gift) if gift else None
         return {k: v for k, v in row.items() if v not in (None, "", False, [])}
-
-    def step_deals(self, state: dict[str, str]) -> None:
-        self.read(state, "deals")
-
-    def step_contacts(self, state: dict[str, str]) -> None:
-        self.read(state, "contacts")
-
-    def step_companies(self, state: dict[str, str]) -> None:
-        self.read(state, "companies")
 
     def loaded(self, part: str) -> list:
         return [row for chunk in self.redis.lrange(data_key(self.member_id, self.run, part), 0, -1)

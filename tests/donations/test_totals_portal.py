@@ -364,7 +364,7 @@ def test_a_step_replayed_after_a_crash_changes_nothing_twice(portal, app_server)
     assert stale["phase"] == "deals"
     first.step()  # the next chain, committed
     loaded = len(first.loaded("deals"))
-    first.step_deals(stale)  # the dead worker's replay
+    first.read(stale, "deals")  # the dead worker's replay
     assert len(first.loaded("deals")) == loaded and run_state(redis, member_id)["step"] == "2"
     assert totals_job(member_id, run) in ("over", "continues")
     while run_state(redis, member_id)["phase"] != "done":
