@@ -115,6 +115,7 @@ SETTINGS = {
     "operating_limit_seconds",
     "method_costs",
     "timezone",
+    "mailboxes",
 }
 
 
@@ -154,6 +155,11 @@ def validate_settings(cfg: dict) -> None:
     costs = cfg.get("method_costs", {})
     if not isinstance(costs, dict) or not all(isinstance(v, int | float) for v in costs.values()):
         raise ControlError("method_costs must map method names to seconds")
+    boxes = cfg.get("mailboxes")
+    if boxes is not None and not (
+        isinstance(boxes, list) and all(isinstance(b, str) and "@" in b for b in boxes)
+    ):
+        raise ControlError("mailboxes must be null or a list of e-mail addresses")
     if "timezone" in cfg:
         try:
             ZoneInfo(str(cfg["timezone"]))

@@ -174,6 +174,7 @@ class World:
                     "operating_limit_seconds": 480.0,
                     "method_costs": {},
                     "timezone": "Europe/Moscow",
+                    "mailboxes": None,  # None: any From is "connected"; a list: only these addresses
                 },
                 "users": json.loads(json.dumps(DEFAULT_USERS)),
                 "installs": {},

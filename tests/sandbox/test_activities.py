@@ -68,6 +68,21 @@ def test_missing_from_is_a_send_error(portal):
     assert len(portal.result("crm.activity.list")) == 1
 
 
+def test_a_from_that_is_not_a_connected_mailbox_is_a_send_error(portal):
+    """§4.10: the portal sends only from its connected mailboxes; another From → 'Email send error. "From" is
+    not found.' and nothing sent, a connected one (any case) is sent (api-reference/crm/timeline/activities/activity-base/crm-activity-add.md)."""
+    portal.control("PATCH", "", json={"mailboxes": ["Hello@Fund.example"]})
+    owner = contact(portal)
+    refused = portal.call("crm.activity.add", {"fields": email_fields(owner)})
+    assert refused.body["error_description"] == 'Email send error. "From" is not found.'
+    assert portal.control("GET", "/outbox") == []
+    portal.result(
+        "crm.activity.add",
+        {"fields": email_fields(owner, SETTINGS={"MESSAGE_FROM": "Фонд <hello@fund.example>"})},
+    )
+    assert [m["from_address"] for m in portal.control("GET", "/outbox")] == ["hello@fund.example"]
+
+
 def test_subject_and_type_are_required(portal):
     """§4.10: SUBJECT and TYPE_ID are checked (api-reference/crm/timeline/activities/activity-base/crm-activity-add.md)."""
     owner = contact(portal)

@@ -181,13 +181,19 @@ def sender(settings: Any) -> str | None:
     return match.group(1) if match else None
 
 
+def connected(portal: Portal, address: str) -> bool:
+    """Whether ``address`` is one of the portal's connected mailboxes (setting ``mailboxes``; None: any)."""
+    boxes = portal.settings.get("mailboxes")
+    return boxes is None or address.lower() in {b.strip().lower() for b in boxes}
+
+
 def send_email(call: Call, record: dict) -> None:
     """§4.10: log the e-mail in the outbox; the vendor keeps the activity even when sending fails."""
     recipients = [c["VALUE"] for c in record["COMMUNICATIONS"] if "@" in c["VALUE"]]
     if not recipients:
         raise classic_error('Email send error. "To" is not found.')
     from_address = sender(record.get("SETTINGS"))
-    if not from_address:
+    if not from_address or not connected(call.portal, from_address):
         raise classic_error('Email send error. "From" is not found.')
     call.portal.log("outbox", {"from": record["SETTINGS"]["MESSAGE_FROM"], "from_address": from_address,
                                "to": recipients, "subject": record["SUBJECT"], "body": record["DESCRIPTION"],
