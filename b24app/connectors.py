@@ -1,5 +1,6 @@
 """Per-portal connector settings (what the app page and ``b24app settings`` edit) and webhook URLs."""
 
+import re
 import zoneinfo
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ class Setting:
     en: str
     secret: bool = False
     choices: tuple[str, ...] = ()
+    min_length: int = 12  # of a secret: one that signs webhooks must not be guessable
+    pattern: str = ""  # a value must match it (when given)
 
 
 SETTINGS = (
@@ -27,6 +30,14 @@ SETTINGS = (
     Setting("leyka_secret", "Лейка: секрет моста", "Leyka bridge secret", secret=True),
     Setting("letter_channel", "Канал писем", "Letter channel", choices=("bitrix24", "smtp", "unisender")),
     Setting("letter_sender", "Отправитель писем", "Letter sender (Name <e-mail>)"),
+    Setting("letter_language", "Язык писем донорам", "Language of donor letters", choices=("ru", "en")),
+    Setting("smtp_host", "SMTP: сервер", "SMTP: server"),
+    Setting("smtp_port", "SMTP: порт", "SMTP: port", pattern=r"^(\d{1,5})?$"),
+    Setting("smtp_tls", "SMTP: шифрование", "SMTP: encryption", choices=("starttls", "ssl", "none")),
+    Setting("smtp_user", "SMTP: пользователь", "SMTP: user"),
+    Setting("smtp_password", "SMTP: пароль", "SMTP: password", secret=True, min_length=1),
+    Setting("unisender_api_key", "Unisender: ключ API", "Unisender: API key", secret=True, min_length=1),
+    Setting("unisender_list_id", "Unisender: ID списка", "Unisender: list id", pattern=r"^(\d{1,12})?$"),
     Setting("dedup_auto_merge", "Объединять уверенные дубликаты автоматически", "Merge confident duplicates automatically",
             choices=("no", "yes")),
     Setting("timezone", "Часовой пояс фонда (для дат и итогов)", "The fund's time zone (dates and totals)",
@@ -53,10 +64,12 @@ def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:
         value = (value or "").strip()
         if setting.secret and not value:
             continue
-        if setting.secret and len(value) < MIN_SECRET:
+        if setting.secret and len(value) < setting.min_length:
             raise BadRequest(
-                f"{key} must be at least {MIN_SECRET} characters (a long random string)"
+                f"{key} must be at least {setting.min_length} characters (a long random string)"
             )
+        if setting.pattern and not re.match(setting.pattern, value):
+            raise BadRequest(f"{key}: {value[:40]!r} is not a valid value")
         if setting.choices and value not in setting.choices:
             raise BadRequest(f"{key} must be one of {', '.join(setting.choices)}")
         if portal.settings.get(key) != value:

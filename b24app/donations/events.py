@@ -47,7 +47,9 @@ Listener = Callable[[str, DonorEvent], None]
 
 def listeners() -> list[Listener]:
     """The explicit list of what answers donor events (imported here, late, to keep imports acyclic)."""
-    return []
+    from ..letters.send import on_donor_event
+
+    return [on_donor_event]
 
 
 def emit(member_id: str, event: DonorEvent) -> None:
