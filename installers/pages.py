@@ -119,7 +119,34 @@ def secret() -> str:
     return current_app.config["SETTINGS"].secret_key.get_secret_value()
 
 
-def render(portal, token: str, saved: bool, lang: str) -> str:
+def letters_view(portal, state: dict | None) -> dict:
+    """The letters section: kinds, the texts (the fund's or the default), the one being edited and its
+    preview, the variables, the latest letters and refusals."""
+    from b24app.letters import Letter
+    from b24app.letters.preview import preview, sample
+    from b24app.letters.render import TemplateRefused
+    from b24app.letters.send import listed
+    from b24app.letters.store import language, template_of
+    from b24app.letters.texts import TITLES, VARIABLES, default
+
+    state = dict(state or {})
+    lang = language(portal)
+    saved = {str(k): template_of(portal.member_id, k) for k in Letter}
+    texts = {str(k): saved[str(k)] or dict(zip(("subject", "body"), default(k, lang), strict=True)) for k in Letter}
+    kind = state.get("kind") or str(Letter.WELCOME_ONE_TIME)
+    if state.get("edited"):
+        texts[kind] = state["edited"]
+    try:
+        shown = preview(portal, Letter(kind), texts[kind])
+    except TemplateRefused:
+        shown = None
+    return {"kinds": [(str(k), *TITLES[k]) for k in Letter], "texts": texts, "custom": [k for k, v in saved.items() if v],
+            "kind": kind, "state": state, "preview": shown, "variables": VARIABLES,
+            "real_sample": bool(sample(portal.member_id).get("deal_id")),
+            "recent": listed(portal.member_id, "recent")[:10], "failures": listed(portal.member_id, "failures")[:10]}  # fmt: skip
+
+
+def render(portal, token: str, saved: bool, lang: str, letter_state: dict | None = None) -> str:
     settings = current_app.config["SETTINGS"]
     return render_template(
         "app.html",
@@ -135,6 +162,7 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         saved=saved,
         lang=lang,
         kinds=KINDS,
+        letters=letters_view(portal, letter_state) if token else {},
         totals=recompute.summary(recompute.run_state(context.redis(), portal.member_id))
         if token
         else {},
