@@ -82,7 +82,12 @@ def test_letter():
     except (LetterRefused, TemplateRefused) as exc:
         return page(portal, token, letter, test_error=str(exc))
     except Exception as exc:  # a network failure: worth saying, not a 500
-        return page(portal, token, letter, test_error=f"не удалось отправить / could not send: {type(exc).__name__}")
+        return page(
+            portal,
+            token,
+            letter,
+            test_error=f"не удалось отправить / could not send: {type(exc).__name__}",
+        )
     return page(portal, token, letter, notice="test-sent")
 
 
@@ -121,7 +126,9 @@ def unsubscribe_page(token: str):
     portal, _ = link_portal(token)
     lang = language(portal) if portal else "ru"
     status = 200 if portal else 404
-    return render_template("unsubscribe.html", words=WORDS[lang], lang=lang, valid=bool(portal), done=False), status
+    return render_template(
+        "unsubscribe.html", words=WORDS[lang], lang=lang, valid=bool(portal), done=False
+    ), status
 
 
 @bp.post("/letters/unsubscribe/<token>")
@@ -129,7 +136,9 @@ def unsubscribe_confirm(token: str):
     """The donor confirmed: no letter from now on, and «Не отправлять письма» set on the contact by a job."""
     portal, contact_id = link_portal(token)
     if portal is None:
-        return render_template("unsubscribe.html", words=WORDS["ru"], lang="ru", valid=False, done=False), 404
+        return render_template(
+            "unsubscribe.html", words=WORDS["ru"], lang="ru", valid=False, done=False
+        ), 404
     if contact_id > 0:  # 0: the link in a test letter
         unsubscribe(portal.member_id, contact_id)
     lang = language(portal)

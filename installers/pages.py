@@ -132,7 +132,10 @@ def letters_view(portal, state: dict | None) -> dict:
     state = dict(state or {})
     lang = language(portal)
     saved = {str(k): template_of(portal.member_id, k) for k in Letter}
-    texts = {str(k): saved[str(k)] or dict(zip(("subject", "body"), default(k, lang), strict=True)) for k in Letter}
+    texts = {
+        str(k): saved[str(k)] or dict(zip(("subject", "body"), default(k, lang), strict=True))
+        for k in Letter
+    }
     kind = state.get("kind") or str(Letter.WELCOME_ONE_TIME)
     if state.get("edited"):
         texts[kind] = state["edited"]

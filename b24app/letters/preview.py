@@ -48,7 +48,9 @@ def preview(portal: Portal, letter: Letter, templates: dict | None) -> Rendered:
 def send_test(portal: Portal, letter: Letter, to: str) -> str:
     """Send ``letter`` rendered on the sample to ``to`` now; LetterRefused says why it cannot go."""
     if "@" not in to or len(to) > 200:
-        raise LetterRefused("укажите адрес для тестового письма / give an address for the test letter")
+        raise LetterRefused(
+            "укажите адрес для тестового письма / give an address for the test letter"
+        )
     rendered = preview(portal, letter, None)
     contact = sample(portal.member_id).get("contact_id")
     if channel_of(portal.settings) == "bitrix24" and not contact:

@@ -177,4 +177,9 @@ def reason_in_words(fail_reason: str, lang: str) -> str:
 def default(letter: Letter, lang: str) -> tuple[str, str]:
     """The default (subject, body) of a letter in ``lang``: greeting, text, signature."""
     subject, text = DEFAULTS[lang][letter]
-    return subject, f"{GREETING[lang]}\n\n{text}\n\n{SIGNATURE[lang]}"
+    return subject, f"{GREETING[lang]}\n\n{unwrap(text)}\n\n{SIGNATURE[lang]}"
+
+
+def unwrap(text: str) -> str:
+    """A default's paragraphs each on one line (they are wrapped here only to fit the source)."""
+    return "\n\n".join(" ".join(p.split("\n")) for p in text.split("\n\n"))

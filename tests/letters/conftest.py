@@ -29,7 +29,8 @@ class LetterFund(Fund):
         fields = {"InvoiceId": invoice, "TransactionId": tx, "Amount": amount, **changes}
         if name == "refund":
             fields["PaymentTransactionId"] = str(abs(hash((invoice, "pay"))) % 10**9)
-        assert self.deliver(name, body(name, **fields)).json() == {"code": 0}
+        answer = self.deliver(name.partition("_")[0], body(name, **fields))  # pay_rebill is a Pay
+        assert answer.json() == {"code": 0}, answer.text
 
     def outbox(self) -> list[dict]:
         return self.portal.control("GET", "/outbox")
@@ -46,7 +47,9 @@ class LetterFund(Fund):
     def thanks(self, invoice: str) -> str:
         """The deal's «Статус благодарности» as its value's code (WAITING / THANKED / NO_THANKS)."""
         value = self.deal(invoice)["UF_CRM_B24_THANKS"]
-        [uf] = self.portal.result("crm.deal.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_B24_THANKS"}})
+        [uf] = self.portal.result(
+            "crm.deal.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_B24_THANKS"}}
+        )
         return {str(i["ID"]): i["XML_ID"] for i in uf["LIST"]}[str(value)]
 
 
@@ -62,3 +65,39 @@ def fund(portal, app_server):
 
 
 __all__ = ["LetterFund", "SENDER", "body", "quote", "unsubscribe_link"]
+
+
+def a_day_later(redis, member_id: str, contact_id: int) -> None:
+    """The clock moves on a day for one donor: the day of their last letter and their deferred letters'
+    morning move a day back (what the cap and the deferral read), so the next job runs "tomorrow"."""
+    import json
+    from datetime import date, timedelta
+
+    from b24app.letters.send import key
+
+    day = key(member_id, "day", contact_id)
+    if stored := redis.get(day):
+        when, _, kind = stored.decode().partition(" ")
+        redis.set(day, f"{date.fromisoformat(when) - timedelta(days=1)} {kind}")
+    due = key(member_id, "due", contact_id)
+    for lid, raw in redis.hgetall(due).items():
+        entry = json.loads(raw)
+        redis.hset(due, lid, json.dumps({**entry, "due": entry.get("due", 0) - 86400}))
+
+
+def run_due_letters(app_server, member_id: str, contact_id: int) -> None:
+    """The deferred letters' morning job, run now (RQ's scheduler would start it at its time)."""
+    import uuid
+
+    from b24app.letters.send import send_letters
+    from b24app.queue import URGENT, enqueue
+
+    enqueue(
+        app_server.redis,
+        URGENT,
+        f"test-morning-{uuid.uuid4().hex}",
+        send_letters,
+        member_id,
+        contact_id,
+    )
+    app_server.run_jobs()
