@@ -223,7 +223,7 @@ def cap(redis: Redis, portal: Portal, client: BitrixClient, resolved: Resolved, 
             outcomes.append(
                 deliver(redis, portal, client, resolved, donor, deals, lid, entry, kind)
             )
-            if outcomes[-1].startswith("sent"):
+            if redis.get(key(member_id, "once", contact_id, lid)) == b"sent":
                 day, sent_kind = today, kind
             continue
         if kind in COLLAPSIBLE and sent_kind in THANKING:
@@ -374,3 +374,20 @@ def note(redis: Redis, member_id: str, what: str, entry: dict) -> None:
 def listed(member_id: str, what: str) -> list[dict]:
     """The latest ``recent`` letters or ``failures``, newest first."""
     return [json.loads(r) for r in context.redis().lrange(key(member_id, what), 0, -1)]
+
+
+def sweep(redis: Redis, member_id: str) -> int:
+    """Queue the letter job of every donor with letters still due (the nightly safety net: a letter whose
+    job ran out of retries is never lost); returns how many."""
+    pattern = key(member_id, "due", "*")
+    donors = {int(k.decode().rsplit(":", 1)[1]) for k in redis.scan_iter(pattern, count=500)}
+    for contact_id in donors:
+        enqueue_once(
+            redis,
+            URGENT,
+            f"letters-sweep-{member_id}-{contact_id}",
+            send_letters,
+            member_id,
+            contact_id,
+        )
+    return len(donors)

@@ -1,6 +1,7 @@
 """The nightly jobs: at night every installed portal's duplicate scan proposes its confident groups (or
 merges them when the portal's ``dedup_auto_merge`` setting says so; off by default: a merge cannot be
-undone), and its donor totals are recomputed (segments move with the calendar, not only with gifts).
+undone), and its donor totals are recomputed (segments move with the calendar, not only with gifts); donor letters
+still due are queued again (a letter whose job ran out of retries is never lost).
 
 One job a night (its id is the night's date, so any number of workers schedule it once) starts each
 installed portal's own scan job and schedules the next night; every worker schedules the coming night
@@ -15,6 +16,7 @@ from rq.job import Job
 
 from .. import context
 from ..donations.recompute import start_recompute
+from ..letters import send as letters
 from ..portals import Portal
 from ..queue import BULK, enqueue_once
 from .contacts import DEFAULT_REGION
@@ -56,6 +58,7 @@ def nightly_scans(night: str) -> str:
                 continue
             scans += bool(start_scan(redis, portal.member_id, *scan_options(portal)))
             totals += bool(start_recompute(redis, portal.member_id))
+            letters.sweep(redis, portal.member_id)
     schedule_nightly(redis)
     return f"{scans} scans started, {totals} totals recomputes started"
 
