@@ -82,7 +82,7 @@ def test_letter_editor_in_the_app_page(fund, sandbox, page):
     fund.app.run_jobs()
     frame = open_app(page, sandbox, fund.portal.member_id, fund.app.client_id)
     assert f"1{NBSP}500,00{NBSP}₽" in frame.inner_text("#preview-body")
-    assert "{{ unsubscribe_url }}" in frame.inner_text("#letter-variables")
+    assert "{{ unsubscribe_url }}" in frame.text_content("#letter-variables")
     frame.select_option("#letter-kind", "failed_one_time")
     frame.wait_for_function(
         "document.getElementById('preview-subject').textContent === 'Пожертвование не прошло'"
