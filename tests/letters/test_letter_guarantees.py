@@ -56,11 +56,8 @@ def test_the_priority_rule_sends_the_failure_first_and_the_welcome_next_morning(
         == datetime(tomorrow.year, tomorrow.month, tomorrow.day, 10, tzinfo=MOSCOW).timestamp()
     )
     scheduled = ScheduledJobRegistry(URGENT, connection=fund.app.redis)
-    assert (
-        [t for _, t in scheduled.get_jobs_with_met_scores(float("inf"))]
-        if False
-        else scheduled.count == 1
-    )
+    [job_id] = scheduled.get_job_ids()  # the morning's job, at that time
+    assert scheduled.get_scheduled_time(job_id).timestamp() == entry["due"]
     run_due_letters(fund.app, fund.portal.member_id, contact)  # still today: it keeps waiting
     assert len(fund.outbox()) == 1 and fund.thanks("7202") == "WAITING"
     a_day_later(fund.app.redis, fund.portal.member_id, contact)
@@ -160,3 +157,31 @@ def test_a_sender_that_is_not_a_connected_mailbox_is_a_permanent_failure(fund):
     fund.pay("7701")
     fund.app.run_jobs()
     assert len(listed(fund.portal.member_id, "failures")) == 1 and fund.thanks("7701") == "WAITING"
+
+
+def run_retries_now(fund) -> None:
+    """RQ's retries of the urgent queue, started now instead of at their time."""
+    from rq.job import Job
+
+    queue = Queue(URGENT, connection=fund.app.redis)
+    registry = ScheduledJobRegistry(URGENT, connection=fund.app.redis)
+    for job_id in registry.get_job_ids():
+        job = Job.fetch(job_id, connection=fund.app.redis)
+        registry.remove(job)
+        queue.enqueue_job(job)
+    fund.app.run_jobs()
+
+
+def test_a_portal_error_is_retried_and_the_letter_goes_once(fund):
+    """crm.activity.add answers 500 once (a fault plan, docs/sandbox.md): the job fails, its RQ retry sends
+    the letter, exactly one e-mail; the deal then reads «Поблагодарили»."""
+    fund.portal.control("POST", "/faults", json={"method": "crm.activity.add", "count": 1,
+                                                  "error": "INTERNAL_SERVER_ERROR", "status": 500})  # fmt: skip
+    fund.pay("7801")
+    fund.app.run_jobs()
+    assert fund.outbox() == [] and fund.thanks("7801") == "WAITING"
+    assert ScheduledJobRegistry(URGENT, connection=fund.app.redis).count == 1
+    run_retries_now(fund)
+    [mail] = fund.outbox()
+    assert mail["subject"] == "Спасибо за ваше пожертвование!" and fund.thanks("7801") == "THANKED"
+    assert listed(fund.portal.member_id, "failures") == []
