@@ -12,8 +12,9 @@ carrying the same Message-ID).
 
 import json
 import logging
+import re
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from redis import Redis
@@ -265,10 +266,15 @@ def facts_of(entry: dict, donor: dict) -> Facts:
     expires = gift.get("card_expires", "")
     if slot == "card_expiring" and not expires:
         expires = entry["key"][-5:]  # the card's key ends with its expiry MM/YY
+    at = datetime.fromisoformat(gift.get("at") or entry["at"])
+    if slot == "lapsed" and re.search(r"\d{4}-\d{2}-\d{2}$", entry["key"]):
+        at = date.fromisoformat(
+            entry["key"][-10:]
+        )  # the lapse's key ends with the last charge's date
     return Facts(first_name=donor.get("NAME") or gift.get("first_name", ""),
                  last_name=donor.get("LAST_NAME") or gift.get("last_name", ""), amount=amount,
                  currency=gift.get("currency") or sub.get("currency") or "RUB",
-                 at=datetime.fromisoformat(gift.get("at") or entry["at"]), purpose=gift.get("purpose", ""),
+                 at=at, purpose=gift.get("purpose", ""),
                  card_mask=gift.get("card_mask", ""), card_expires=expires, fail_reason=gift.get("fail_reason", ""),
                  subscription_status=entry.get("status", ""))  # fmt: skip
 
