@@ -157,6 +157,11 @@ def test_a_sender_that_is_not_a_connected_mailbox_is_a_permanent_failure(fund):
     fund.pay("7701")
     fund.app.run_jobs()
     assert len(listed(fund.portal.member_id, "failures")) == 1 and fund.thanks("7701") == "WAITING"
+    from tests.letters.test_letter_page import token_of
+
+    shown = requests.post(fund.app.url + "/app/letters/reset", data={"token": token_of(fund), "kind": "refund"},
+                          timeout=10).text  # fmt: skip
+    assert 'id="letter-failures"' in shown and "From&#34; is not found" in shown
 
 
 def run_retries_now(fund) -> None:
