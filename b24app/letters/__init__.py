@@ -17,7 +17,8 @@ repeat thank-you. The day's highest letter goes; what else is due that day is ei
   there by the same rule (so three gifts within a minute make one letter, and a failure after a
   welcome the same day goes the next morning).
 
-Lesson reminders are programme letters: they do not count against the cap. Test payments and
+Letters are off until the fund names its sender (setting ``letter_sender``). Lesson reminders are
+programme letters: they do not count against the cap. Test payments and
 correction entries get no letter; a contact with «Не отправлять письма» gets none (its deals stay
 «Ждёт благодарности» so a person can thank them another way).
 """

@@ -71,7 +71,7 @@ def on_donor_event(member_id: str, event: DonorEvent) -> None:
     redis, lid = context.redis(), letter_id(event, slot)
     if gift and gift.status == "succeeded":
         remember_sample(redis, member_id, event)
-    if redis.exists(key(member_id, "once", event.contact_id, lid)):
+    if redis.exists(key(member_id, "once", event.contact_id, lid)) or not letters_on(member_id):
         return
     entry = {"slot": slot, "key": event.key, "status": event.status, "deal_id": event.deal_id,
              "donation": gift.model_dump(mode="json") if gift else None,
@@ -81,6 +81,12 @@ def on_donor_event(member_id: str, event: DonorEvent) -> None:
     redis.pipeline().hsetnx(due, lid, json.dumps(entry)).expire(due, KEEP).execute()
     enqueue_once(redis, URGENT, f"letters-{member_id}-{event.contact_id}-{abs(hash_of(lid))}", send_letters,
                  member_id, event.contact_id)  # fmt: skip
+
+
+def letters_on(member_id: str) -> bool:
+    """Letters are on once the fund has named its sender (every channel sends from it)."""
+    portal = context.registry().get(member_id)
+    return bool(portal and portal.settings.get("letter_sender"))
 
 
 def hash_of(text: str) -> int:

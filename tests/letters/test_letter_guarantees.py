@@ -190,3 +190,15 @@ def test_a_portal_error_is_retried_and_the_letter_goes_once(fund):
     [mail] = fund.outbox()
     assert mail["subject"] == "Спасибо за ваше пожертвование!" and fund.thanks("7801") == "THANKED"
     assert listed(fund.portal.member_id, "failures") == []
+
+
+def test_letters_are_off_until_the_sender_is_set(fund):
+    """A portal that has not named its sender gets no letter and no refusal noise on its deals."""
+    fund.configure(letter_sender="")
+    fund.pay("7901")
+    fund.app.run_jobs()
+    assert fund.outbox() == [] and listed(fund.portal.member_id, "failures") == []
+    assert (
+        fund.portal.result("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal"}}) == []
+    )
+    assert fund.thanks("7901") == "WAITING"
