@@ -173,11 +173,12 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
 
 
 def connect(member_id: str, env: dict) -> tuple[str, str]:
-    """Give the demo portal a CloudPayments secret and a Leyka bridge secret, as a fund's admin does on
-    the app page."""
+    """Give the demo portal a CloudPayments secret, a Leyka bridge secret and a letter sender (its thank-you
+    letters show in the portal's outbox), as a fund's admin does on the app page."""
     cloudpayments, leyka = secrets.token_hex(16), secrets.token_hex(16)
     subprocess.run([sys.executable, "-m", "b24app", "settings", "--portal", member_id,
-                    f"cloudpayments_secret={cloudpayments}", f"leyka_secret={leyka}"],
+                    f"cloudpayments_secret={cloudpayments}", f"leyka_secret={leyka}",
+                    "letter_sender=Фонд «Демо» <hello@demo.example>"],
                    env={**os.environ, **env}, check=True, capture_output=True, timeout=60)  # fmt: skip
     return cloudpayments, leyka
 
