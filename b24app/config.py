@@ -19,3 +19,13 @@ class Settings(BaseSettings):
         60.0  # seconds every ONAPPUNINSTALL must agree on CLEAN before data goes
     )
     oauth_servers: str = "https://oauth.bitrix.info,https://oauth.bitrix24.tech"
+    # Redis through Sentinel: "host:port,host:port" and the primary's name; redis_url's db and password apply
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "blago24"
+    # replicas that must hold an acknowledged delivery or a rotated token before we go on (Redis WAIT)
+    redis_replicas: int = 0
+    redis_wait_ms: int = 1000
+    ops_password: SecretStr = SecretStr("")  # /metrics (Bearer) and the RQ dashboard (basic auth)
+    json_logs: bool = (
+        True  # the web app and workers log JSON lines; the CLI's own messages stay plain
+    )
