@@ -106,7 +106,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RedisError)
     def storage_away(err: RedisError):
         log.warning("request to %s: Redis unavailable (%s)", request.path, type(err).__name__)
-        return jsonify(error="Unavailable", message="storage unavailable for a moment; try again"), 503
+        return jsonify(
+            error="Unavailable", message="storage unavailable for a moment; try again"
+        ), 503
 
     @app.errorhandler(LockError)
     def busy(err: LockError):

@@ -101,4 +101,6 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
         enqueue_once(redis, DEFAULT, f"{source}-{member_id}-{work.delivery}", work.job, member_id,
                      work.payload)  # fmt: skip
         redis.set(seen, 1, ex=SEEN_TTL)
-    context.replicated(redis)  # acknowledged only once the replicas hold it (a repeat too: see docs)
+    context.replicated(
+        redis
+    )  # acknowledged only once the replicas hold it (a repeat too: see docs)

@@ -171,7 +171,9 @@ def recorder():
 class AppServer:
     """The Blago24 web app served for real on 127.0.0.1 and registered as a local app in the sandbox."""
 
-    def __init__(self, redis_url: str, sandbox: SandboxServer, ui: bool = True, extra: dict | None = None):
+    def __init__(
+        self, redis_url: str, sandbox: SandboxServer, ui: bool = True, extra: dict | None = None
+    ):
         import threading
 
         from werkzeug.serving import make_server
