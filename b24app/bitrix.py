@@ -223,7 +223,9 @@ class BitrixClient:
         self.tokens = tokens
         self.limiter = limiter
         self.limiter_key = limiter_key
-        self.metrics = getattr(limiter, "redis", None)  # the deployment's Redis, where metrics add up
+        self.metrics = getattr(
+            limiter, "redis", None
+        )  # the deployment's Redis, where metrics add up
         self.rate = rate
         self.on_moved = on_moved
         self.reset_at: dict[str, float] = {}  # method → operating_reset_at of its last answer
