@@ -19,3 +19,6 @@ class Settings(BaseSettings):
         60.0  # seconds every ONAPPUNINSTALL must agree on CLEAN before data goes
     )
     oauth_servers: str = "https://oauth.bitrix.info,https://oauth.bitrix24.tech"
+    cloudpayments_api_url: str = (
+        "https://api.cloudpayments.ru"  # the CloudPayments API (tests: a stand-in)
+    )

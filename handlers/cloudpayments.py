@@ -214,7 +214,7 @@ def subscription_work(note: Notification) -> Work:
     change = SubscriptionChange(source="cloudpayments", subscription_id=note.Id, status=note.Status,
                                 delivery=f"recurrent-{note.Id}-{note.Status}-{note.SuccessfulTransactionsNumber}"
                                          f"-{note.FailedTransactionsNumber}",
-                                email=note.Email, amount=note.Amount or Decimal("0"), currency=note.Currency)  # fmt: skip
+                                email=note.Email or (note.AccountId if "@" in note.AccountId else ""), amount=note.Amount or Decimal("0"), currency=note.Currency)  # fmt: skip
     return Work(
         re.sub(r"[^0-9A-Za-z_-]", "_", change.delivery),
         record_subscription,
