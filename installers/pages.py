@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, render_template, request, send_file
 
 from b24app import bridge, connectors, context, installation, jobs
-from b24app.donations import recompute
+from b24app.donations import recompute, recurring
 from b24app.errors import BadRequest, NotFound, Unauthorized
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
@@ -135,6 +135,7 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         saved=saved,
         lang=lang,
         kinds=KINDS,
+        subscription_cases=recurring.cases(context.redis(), portal.member_id) if token else [],
         totals=recompute.summary(recompute.run_state(context.redis(), portal.member_id))
         if token
         else {},

@@ -25,7 +25,7 @@ from ..errors import Blago24Error
 from ..jobs import portal_job
 from ..portals import Portal, portal_key
 from ..template.resolved import Resolved, field, resolve
-from . import PRECEDENCE, Donation
+from . import PRECEDENCE, Donation, SubscriptionChange
 from .intake import PIPELINE, STATUS_OF_STAGE, record_delivery, record_donation
 
 RECENT_DAYS = 3
@@ -47,9 +47,12 @@ class CloudPaymentsApi:
     def __init__(self, public_id: str, secret: str, base: str):
         self.auth, self.base = (public_id, secret), base.rstrip("/")
 
-    def post(self, path: str, body: dict) -> Any:
+    def post(self, path: str, body: dict, request_id: str = "") -> Any:
+        headers = {"X-Request-ID": request_id} if request_id else {}
         try:
-            resp = requests.post(self.base + path, json=body, auth=self.auth, timeout=30)
+            resp = requests.post(
+                self.base + path, json=body, auth=self.auth, headers=headers, timeout=30
+            )
         except requests.RequestException as exc:
             raise CloudPaymentsError(f"CloudPayments {path}: {type(exc).__name__}") from None
         if resp.status_code != 200:
@@ -208,3 +211,28 @@ def backfill(member_id: str, since: date, progress: Progress | None = None) -> d
     state["finished"] = time.time()
     redis.set(backfill_key(member_id), json.dumps(state), ex=KEEP)
     return state
+
+
+# --- «Отменить подписку» on the deal ---------------------------------------------------------------
+
+
+@portal_job
+def cancel_subscription(member_id: str, deal_id: int, subscription: str, user_id: str) -> str:
+    """Job: the subscription cancelled through the CloudPayments API (``subscriptions/cancel``; its
+    X-Request-ID makes a retry after a lost answer safe), a timeline comment on the deal once, and the
+    state Cancelled on the donor and the deal."""
+    from .intake import record_subscription
+
+    portal = context.registry().require(member_id)
+    redis = context.redis()
+    api_of(portal).post("/subscriptions/cancel", {"Id": subscription},
+                        request_id=f"b24-cancel-{member_id}-{subscription}")  # fmt: skip
+    mark = portal_key(member_id, "subscription-cancelled", subscription)
+    if redis.set(mark, user_id, nx=True, ex=KEEP):
+        text = f"Подписка {subscription} отменена в CloudPayments по запросу пользователя (ID {user_id})."
+        context.client(member_id).call("crm.timeline.comment.add",
+                                       {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal_id, "COMMENT": text}})  # fmt: skip
+    change = SubscriptionChange(source="cloudpayments", subscription_id=subscription, status="Cancelled",
+                                delivery=f"cancel-{subscription}")  # fmt: skip
+    record_subscription(member_id, change.model_dump(mode="json"))
+    return f"subscription {subscription} cancelled"

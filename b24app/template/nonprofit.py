@@ -311,5 +311,12 @@ NONPROFIT = Template(
         EventBinding("ONAPPUPDATE", "/bitrix/events"),
         EventBinding("ONAPPUNINSTALL", "/bitrix/events"),
     ),
-    placements=(Placement("LEFT_MENU", "/app", L("Благо24", "Blago24")),),
+    placements=(
+        Placement("LEFT_MENU", "/app", L("Благо24", "Blago24")),
+        Placement(
+            "CRM_DEAL_DETAIL_TOOLBAR",
+            "/app/cancel-subscription",
+            L("Отменить подписку", "Cancel subscription"),
+        ),
+    ),
 )
