@@ -12,6 +12,7 @@ group is one deal, so a second run proposes nothing.
 
 import csv
 import io
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +22,11 @@ from redis import Redis
 
 from .. import context
 from ..bitrix import BitrixClient
+from ..jobs import portal_job
 from ..matching.merge import is_empty, oldest_first
 from ..matching.report import language
+from ..portals import portal_key
+from ..queue import BULK, enqueue_once
 from ..template.resolved import field, resolve
 from . import PRECEDENCE, Status
 from .intake import PIPELINE, STATUS_OF_STAGE, deal_key
@@ -234,3 +238,71 @@ def report_csv(groups: list[Group], lang: str | None = "ru") -> str:
             [g.key, g.survivor, ", ".join(d["ID"] for d in g.deals), status, g.stage, dropped]
         )
     return out.getvalue()
+
+
+# --- the app page's run: a proposal job, then «Объединить» as a resumable merge job ----------------
+
+KEEP = 7 * 86400
+SHOWN = 50
+
+
+def run_key(member_id: str) -> str:
+    return portal_key(member_id, "deal-duplicates")
+
+
+def page_state(redis: Redis, member_id: str) -> dict:
+    """The page's view: phase (proposing, proposed, merging, merged, failed), the groups, progress."""
+    raw = redis.get(run_key(member_id))
+    return json.loads(raw) if raw else {}
+
+
+def save(redis: Redis, member_id: str, state: dict) -> None:
+    redis.set(run_key(member_id), json.dumps(state, ensure_ascii=False), ex=KEEP)
+
+
+def start(redis: Redis, member_id: str, phase: str) -> bool:
+    """Queue the proposal (``proposing``) or the merge of the proposed groups (``merging``); False when
+    the run is not in a state for it (a merge needs a proposal)."""
+    state = page_state(redis, member_id)
+    if phase == "merging" and state.get("phase") not in ("proposed", "merging"):
+        return False
+    save(redis, member_id, {**state, "phase": phase, "error": ""})
+    job = proposal_job if phase == "proposing" else merge_job
+    enqueue_once(redis, BULK, f"deal-duplicates-{phase}-{member_id}", job, member_id)
+    return True
+
+
+def as_row(group: Group) -> dict:
+    return {"key": group.key, "survivor": group.survivor, "deals": [int(d["ID"]) for d in group.deals],
+            "status": NAMES[group.status], "dropped": [list(d) for d in group.dropped]}  # fmt: skip
+
+
+@portal_job
+def proposal_job(member_id: str) -> str:
+    """Job: the proposal of our pipeline's duplicate deals, kept for the page."""
+    redis = context.redis()
+    groups = find_groups(context.client(member_id), redis, member_id)
+    save(redis, member_id, {"phase": "proposed", "groups": [as_row(g) for g in groups], "done": 0,
+                            "merged": 0, "failed": 0})  # fmt: skip
+    return f"{len(groups)} group(s) proposed"
+
+
+@portal_job
+def merge_job(member_id: str) -> str:
+    """Job: the proposed groups merged one by one, the position kept after each, so that a retried job
+    goes on where the last one stopped (each group is read again before it is merged anyway)."""
+    redis, client = context.redis(), context.client(member_id)
+    state = page_state(redis, member_id)
+    finder = Finder(client, redis, member_id, None, None)
+    rows = state.get("groups") or []
+    while state["done"] < len(rows):
+        row = rows[state["done"]]
+        merged = merge_group(finder, redis, Group(row["key"], [], Status.STARTED, ""))
+        state |= {
+            "done": state["done"] + 1,
+            "merged": state["merged"] + merged,
+            "failed": state["failed"] + (not merged),
+        }
+        save(redis, member_id, state)
+    save(redis, member_id, {**state, "phase": "merged"})
+    return f"{state['merged']} group(s) merged, {state['failed']} refused"

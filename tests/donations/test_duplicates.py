@@ -6,8 +6,10 @@ mergeBatch refuses conflicting values as bitrix24-rest.md §4.4 describes.
 import csv
 import io
 import json
+import re
 
 import pytest
+import requests
 
 from b24app.__main__ import main
 from tests.handlers.test_cloudpayments import Fund
@@ -103,3 +105,36 @@ def test_our_own_pipeline_by_default_and_a_refund_wins(fund, capsys):
     [deal] = deals(fund, cat)
     assert (int(deal["ID"]), deal["STAGE_ID"]) == (ids[0], f"C{cat}:B24_REFUNDED")
     assert run(fund, capsys)["groups"] == 0
+
+
+def test_the_app_page_finds_then_merges_as_jobs(fund):
+    """The app page (an admin's signed token): «Найти дубли сделок» queues the proposal, «Объединить» the
+    merge; afterwards a new search finds nothing."""
+    cats = fund.portal.result("crm.category.list", {"entityTypeId": 2})["categories"]
+    cat = next(int(c["id"]) for c in cats if c["name"] == "Электронные пожертвования")
+    for stage in ("NEW", "WON"):
+        fund.portal.result("crm.deal.add", {"fields": {"TITLE": f"Пожертвование {stage}", "CATEGORY_ID": cat,
+                                                       "STAGE_ID": f"C{cat}:{stage}", "UF_CRM_B24_PAYMENT_ID": "cp:77"}})  # fmt: skip
+    page = requests.post(f"{fund.portal.sandbox.url}/_sandbox/portals/{fund.portal.member_id}/placements/open",
+                         json={"client_id": fund.app.client_id, "placement": "LEFT_MENU"}, timeout=10).json()  # fmt: skip
+    token = re.search(r'name="token" value="([^"]+)"', page["html"]).group(1)
+    url = f"{fund.app.url}/app/deal-duplicates"
+    assert (
+        requests.post(url, data={"token": token, "action": "merge"}, timeout=10).status_code == 400
+    )
+    assert (
+        requests.post(url, data={"token": token, "action": "find"}, timeout=10).status_code == 200
+    )
+    fund.app.run_jobs()
+    shown = requests.post(url, data={"token": "forged", "action": "find"}, timeout=10)
+    assert shown.status_code == 401
+    merged = requests.post(url, data={"token": token, "action": "merge"}, timeout=10)
+    assert merged.status_code == 200 and "Объединяем" in merged.text
+    fund.app.run_jobs()
+    [deal] = deals(fund, cat)
+    assert deal["STAGE_ID"] == f"C{cat}:WON" and deal["TITLE"] == "Пожертвование NEW"
+    requests.post(url, data={"token": token, "action": "find"}, timeout=10)
+    fund.app.run_jobs()
+    page = requests.post(f"{fund.portal.sandbox.url}/_sandbox/portals/{fund.portal.member_id}/placements/open",
+                         json={"client_id": fund.app.client_id, "placement": "LEFT_MENU"}, timeout=10).json()  # fmt: skip
+    assert "Найдено групп: 0" in page["html"]
