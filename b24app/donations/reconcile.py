@@ -11,12 +11,14 @@ through the queue; the backfill (``b24app donations backfill``) runs a day a ste
 """
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import requests
+from pydantic import ValidationError
 from redis import Redis
 
 from .. import context
@@ -28,6 +30,7 @@ from ..template.resolved import Resolved, field, resolve
 from . import PRECEDENCE, Donation, SubscriptionChange
 from .intake import PIPELINE, STATUS_OF_STAGE, record_delivery, record_donation
 
+log = logging.getLogger(__name__)
 RECENT_DAYS = 3
 MAX_PAGES = 1000
 KEYS_PER_LIST = 50
@@ -116,6 +119,19 @@ def moment(iso: str) -> str:
     )
 
 
+def readable(item: dict) -> Donation | None:
+    """``donation_of``, or None (logged) for an item the notification parser refuses."""
+    try:
+        return donation_of(item)
+    except (ValidationError, Blago24Error) as exc:
+        log.warning(
+            "CloudPayments transaction %s skipped: %s",
+            str(item.get("TransactionId"))[:20],
+            str(exc)[:200],
+        )
+        return None
+
+
 def present(client: BitrixClient, resolved: Resolved, keys: list[str]) -> dict[str, int]:
     """The precedence of the stage each key's deal holds in the portal (keys without a deal are absent)."""
     out: dict[str, int] = {}
@@ -135,7 +151,7 @@ def present(client: BitrixClient, resolved: Resolved, keys: list[str]) -> dict[s
 
 def missing(client: BitrixClient, resolved: Resolved, items: list[dict]) -> list[Donation]:
     """The day's payments the portal lacks or holds at a less advanced stage."""
-    donations = [d for d in (donation_of(i) for i in items) if d is not None]
+    donations = [d for d in (readable(i) for i in items) if d is not None]
     held = present(client, resolved, sorted({d.key for d in donations})) if donations else {}
     return [d for d in donations if held.get(d.key, -1) < PRECEDENCE[d.status]]
 
