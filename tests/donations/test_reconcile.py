@@ -129,3 +129,29 @@ def test_backfill_cli_brings_the_history_once(fund, api, capsys):
     assert main(["donations", "backfill", "--portal", fund.portal.member_id, "--since", since]) == 0
     assert json.loads(capsys.readouterr().out)["fed"] == 0
     assert len(fund.deals()) == 5
+
+
+def test_an_interrupted_backfill_goes_on_from_the_day_it_reached(fund, api, capsys):
+    """The API fails on the third day: the command fails naming it; run again, it asks only from that day."""
+    days = {str(TODAY - timedelta(days=n)): [item(1291710000 + n, f"71{n:02d}", day=TODAY - timedelta(days=n))]
+            for n in range(4)}  # fmt: skip
+    cp = Api(api, days)
+    broken = str(TODAY - timedelta(days=1))
+    real = cp.answer
+
+    def flaky(request):
+        if json.loads(request.body)["CreatedDateGte"].startswith(broken) and not cp.healed:
+            return 502, {}, "Bad Gateway"
+        return real(request)
+
+    cp.healed = False
+    api.remove(responses.POST, f"{API}/v2/payments/list")
+    api.add_callback(responses.POST, f"{API}/v2/payments/list", callback=flaky)
+    since = (TODAY - timedelta(days=3)).isoformat()
+    assert main(["donations", "backfill", "--portal", fund.portal.member_id, "--since", since]) == 2
+    assert "HTTP 502" in capsys.readouterr().err
+    assert len(fund.deals()) == 2
+    cp.healed, cp.calls = True, []
+    assert main(["donations", "backfill", "--portal", fund.portal.member_id, "--since", since]) == 0
+    asked = sorted({json.loads(c.body)["CreatedDateGte"][:10] for c in cp.calls})
+    assert asked == [broken, str(TODAY)] and len(fund.deals()) == 4
