@@ -16,7 +16,7 @@ from redis import Redis
 
 from ..bitrix import BitrixClient
 from ..portals import portal_key
-from ..template.resolved import Resolved, field
+from ..template.resolved import Resolved, TemplateNotReady, field
 from . import SubscriptionChange
 
 PIPELINE = "B24_ONLINE"
@@ -105,13 +105,20 @@ def keep_subscription(client: BitrixClient, redis: Redis, member_id: str, resolv
         values = {field("B24_SUBSCRIPTION"): resolved.enum("contact", "B24_SUBSCRIPTION", state)}
         values |= {field("B24_CARD_EXPIRES"): expiry} if expiry else {}
         commands[f"c{contact_id}"] = ("crm.contact.update", {"id": contact_id, "fields": values})
-    if deals:
-        values = {field("B24_SUBSCRIPTION"): resolved.enum("deal", "B24_SUBSCRIPTION", state)}
-        values |= {field("B24_SUBSCRIPTION_ID"): change.subscription_id} if link else {}
+    if deals and (values := deal_values(resolved, state, change.subscription_id if link else "")):
         commands["deal"] = ("crm.deal.update", {"id": int(deals[-1]["ID"]), "fields": values})
     if commands:
         client.batch(commands).raise_errors()
     return contacts
+
+
+def deal_values(resolved: Resolved, state: str, link: str) -> dict:
+    """The deal's «Статус подписки» (left out on a portal whose template predates it) and the link."""
+    try:
+        values = {field("B24_SUBSCRIPTION"): resolved.enum("deal", "B24_SUBSCRIPTION", state)}
+    except TemplateNotReady:
+        values = {}
+    return values | ({field("B24_SUBSCRIPTION_ID"): link} if link else {})
 
 
 def note_case(

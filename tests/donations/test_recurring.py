@@ -6,6 +6,7 @@ carries no SubscriptionId (§3.5), Recurrent carries ``Id``, ``AccountId``/``Ema
 ``Status`` (Active, PastDue = 1–2 failed attempts, Rejected = 3 in a row).
 """
 
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from b24app import context
 from b24app.donations import events
 from b24app.donations.daily import donations_daily
 from b24app.donations.recurring import cases
+from b24app.portals import portal_key
 from tests.handlers.test_cloudpayments import Fund, body
 
 SUB = "sc_8cf8a9338fb8ebf7202b08d09c938"
@@ -178,3 +180,16 @@ def test_a_stale_started_deal_moves_to_failed_after_48_hours_and_a_late_pay_stil
     fund.app.run_jobs()
     [deal] = fund.deals()
     assert fund.stage(deal) == "WON"
+
+
+def test_a_portal_whose_template_predates_the_deals_status_still_keeps_the_donors(fund):
+    """A portal not yet updated to template v4 (no deal field «Статус подписки»): the donor's status and the
+    deal's link are written all the same."""
+    first_payment(fund, START - timedelta(days=1))
+    redis, key = context.redis(), portal_key(fund.portal.member_id, "template-enums")
+    enums = json.loads(redis.get(key))
+    del enums["deal.UF_CRM_B24_SUBSCRIPTION"]
+    redis.set(key, json.dumps(enums))
+    recurrent(fund, "Active")
+    assert state(fund) == ("ACTIVE", None)
+    assert fund.deals()[0]["UF_CRM_B24_SUBSCRIPTION_ID"] == SUB
