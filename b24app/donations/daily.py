@@ -7,9 +7,10 @@
 - A deal still at «Начато» 48 hours after the payment began moves to «Отказ» (the gateway session died),
   with a timeline comment, under the payment's lease so that it never overtakes a delivery.
 
-Each event is noted once: a timeline comment on the deal, a mark in Redis, then the event; the mark says
-"emitted" only after the listeners had it, so a job that died in between emits it on its retry, and a job
-run any number of times more emits nothing.
+Each event is noted once: a timeline comment on the deal (naming the event's key), a mark in Redis, then
+the event; the mark says "emitted" only after the listeners had it, so a job that died in between emits it
+on its retry, and a job run any number of times more emits nothing. Should Redis lose its marks, the
+deal's timeline still holds the comment, and the event is not emitted again.
 """
 
 import logging
@@ -124,6 +125,10 @@ def once(client: BitrixClient, redis: Redis, member_id: str, kind: Kind, key: st
     state = redis.get(mark)
     if state == b"emitted":
         return
+    text = f"{text} [{kind}: {key}]"
+    if state is None and noted_before(client, int(deal["ID"]), text):
+        redis.set(mark, "emitted", ex=KEEP)  # Redis lost its marks: the deal's timeline remembers
+        return
     if state is None:
         client.call("crm.timeline.comment.add",
                     {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": int(deal["ID"]), "COMMENT": text}})  # fmt: skip
@@ -133,6 +138,13 @@ def once(client: BitrixClient, redis: Redis, member_id: str, kind: Kind, key: st
                                contact_id=int(contact) if contact else None))  # fmt: skip
     redis.set(mark, "emitted", ex=KEEP)
     log.info("portal %s: %s %s", member_id, kind, key)
+
+
+def noted_before(client: BitrixClient, deal_id: int, text: str) -> bool:
+    """Whether the deal's timeline already holds this event's comment."""
+    rows = client.call("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal_id},
+                                                     "select": ["ID", "COMMENT"]}) or []  # fmt: skip
+    return any(text in str(r.get("COMMENT") or "") for r in rows)
 
 
 def close_stale(
