@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
+import requests
 import time_machine
 
 from b24app import context
@@ -111,7 +112,7 @@ def test_a_subscriptions_life_active_past_due_rejected(fund, heard):
 
 def test_an_ambiguous_subscription_is_kept_on_the_donor_and_shown(fund):
     """Two recurring gifts of the same amount and no subscription id: the state goes on the donor only, and
-    the case is listed for the app page."""
+    the case is listed on the app page (an admin's)."""
     first_payment(fund, START - timedelta(days=2))
     first_payment(fund, START - timedelta(days=1), InvoiceId="6682", TransactionId="1291738456")
     recurrent(fund, "Active")
@@ -119,6 +120,10 @@ def test_an_ambiguous_subscription_is_kept_on_the_donor_and_shown(fund):
     assert state(fund)[0] == "ACTIVE"
     [case] = cases(context.redis(), fund.portal.member_id)
     assert (case["subscription"], case["why"]) == (SUB, "several recurring gifts of this amount")
+    page = requests.post(f"{fund.portal.sandbox.url}/_sandbox/portals/{fund.portal.member_id}/placements/open",
+                         json={"client_id": fund.app.client_id, "placement": "LEFT_MENU"}, timeout=10).json()  # fmt: skip
+    table = page["html"].split('id="subscription-cases"', 1)[1].split("</table>", 1)[0]
+    assert SUB in table and "several recurring gifts" in table
 
 
 def test_a_card_expiring_in_seven_weeks_is_one_event_however_often_the_job_runs(fund, heard, clock):
