@@ -30,10 +30,18 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["redis"] = context.redis()
 
     from handlers import bp as hooks_bp
-    from installers import events, install, pages, review
+    from installers import events, install, pages, review, subscriptions
     from robots import bp as robots_bp
 
-    for blueprint in (install.bp, events.bp, pages.bp, review.bp, robots_bp, hooks_bp):
+    for blueprint in (
+        install.bp,
+        events.bp,
+        pages.bp,
+        review.bp,
+        subscriptions.bp,
+        robots_bp,
+        hooks_bp,
+    ):
         app.register_blueprint(blueprint)
 
     register_operations(app, settings)
