@@ -26,6 +26,8 @@ class Setting:
 SETTINGS = (
     Setting("timepad_token", "Timepad: токен API", "Timepad: API token", secret=True),
     Setting("timepad_secret", "Timepad: секрет подписи вебхуков", "Timepad: webhook signing secret", secret=True),
+    Setting("cloudpayments_public_id", "CloudPayments: Public ID (для сверки и отмены подписок)",
+            "CloudPayments: Public ID (reconcile and subscription cancel)"),
     Setting("cloudpayments_secret", "CloudPayments: API Secret", "CloudPayments: API secret", secret=True),
     Setting("leyka_secret", "Лейка: секрет моста", "Leyka bridge secret", secret=True),
     Setting("letter_channel", "Канал писем", "Letter channel", choices=("bitrix24", "smtp", "unisender")),

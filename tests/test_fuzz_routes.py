@@ -15,7 +15,8 @@ from b24app import context
 ROUTES = ["/install", "/bitrix/events", "/app", "/app/settings", "/app/review", "/app/review/report.csv",
           "/robots/remind", "/robots/%D1%80%D0%BE%D0%B1%D0%BE%D1%82", "/healthz",
           "/hooks/x/cloudpayments/pay", "/hooks/{key}/cloudpayments/pay", "/hooks/{key}/cloudpayments/refund",
-          "/hooks/{key}/cloudpayments", "/hooks/{key}/timepad", "/hooks/{key}/leyka", "/app/leyka-bridge.zip", "/app/totals"]  # fmt: skip
+          "/hooks/{key}/cloudpayments", "/hooks/{key}/timepad", "/hooks/{key}/leyka", "/app/leyka-bridge.zip", "/app/totals",
+          "/app/cancel-subscription", "/app/cancel-subscription/confirm", "/app/deal-duplicates"]  # fmt: skip
 NAMES = ["event", "auth", "data", "AUTH_ID", "REFRESH_ID", "member_id", "APPLICATION_TOKEN", "SERVER_ENDPOINT",
          "DOMAIN", "PLACEMENT", "PLACEMENT_OPTIONS", "token", "action", "key", "code", "document_id",
          "properties", "AUTH_EXPIRES", "LANG", "status"]  # fmt: skip
@@ -115,7 +116,10 @@ def test_no_route_answers_500_and_refused_input_queues_nothing(installed):
         headers = {"Content-Type": ctype} if ctype else {}
         route = route.format(key=real["key"])
         resp = client.open(route, method=method, data=raw, headers=headers, query_string=query)
-        assert resp.status_code < 500, (route, raw[:200], resp.data[:300])
+        health = (
+            route == "/healthz" and resp.status_code == 503 and resp.json["ok"] is False
+        )  # no worker here
+        assert resp.status_code < 500 or health, (route, raw[:200], resp.data[:300])
         if 400 <= resp.status_code < 500:
             assert queued(app_server.redis) == before, (route, raw[:200])
 

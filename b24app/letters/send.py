@@ -158,7 +158,7 @@ def read_donor(client: BitrixClient, resolved: Resolved, contact_id: int, due: d
     }  # fmt: skip
     if deal_ids:
         commands["deals"] = ("crm.deal.list", {"filter": {"ID": deal_ids},
-                                               "select": ["ID", "STAGE_ID", "TYPE_ID", field("B24_THANKS")]})  # fmt: skip
+                                               "select": ["ID", "STAGE_ID", "TYPE_ID", "OPPORTUNITY", "CURRENCY_ID", field("B24_THANKS"), field("B24_CARD_MASK")]})  # fmt: skip
     out = client.batch(commands).raise_errors().result
     won = [d for d in out.get("won") or [] if not d.get(field("B24_TEST"))]
     firsts = {
@@ -263,9 +263,14 @@ def drop(redis: Redis, member_id: str, contact_id: int, lid: str, why: str) -> s
     return f"{lid} {why}"
 
 
-def facts_of(entry: dict, donor: dict) -> Facts:
-    """What the letter says, from the event's donation or subscription and the donor's names."""
+def facts_of(entry: dict, donor: dict, deal: dict | None = None) -> Facts:
+    """What the letter says, from the event's donation or subscription (else its deal: the daily jobs'
+    events carry none) and the donor's names."""
     gift, sub, slot = entry.get("donation") or {}, entry.get("subscription") or {}, entry["slot"]
+    deal = deal or {}
+    if not gift and deal:
+        gift = {"amount": deal.get("OPPORTUNITY"), "currency": deal.get("CURRENCY_ID"),
+                "card_mask": deal.get(field("B24_CARD_MASK")) or ""}  # fmt: skip
     amount = Decimal(str(gift.get("amount") or sub.get("amount") or "0"))
     if slot == "refund" and Decimal(str(gift.get("refunded") or "0")) > 0:
         amount = Decimal(str(gift["refunded"]))
@@ -320,7 +325,8 @@ def deliver(redis: Redis, portal: Portal, client: BitrixClient, resolved: Resolv
             return finish(
                 redis, portal, client, resolved, deals, contact_id, lid, entry, kind, "sent (found)"
             )
-    letter = compose(portal, kind, facts_of(entry, donor), contact_id, email_of(donor), uid)
+    deal = deals.get(int(entry["deal_id"])) if entry.get("deal_id") else None
+    letter = compose(portal, kind, facts_of(entry, donor, deal), contact_id, email_of(donor), uid)
     try:
         send(portal.settings, letter, client)
     except LetterRefused as exc:
