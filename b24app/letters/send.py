@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from redis import Redis
 
-from .. import context
+from .. import context, metrics
 from ..bitrix import BitrixClient
 from ..donations.events import DonorEvent, Kind
 from ..donations.rollup import portal_zone
@@ -346,6 +346,9 @@ def finish(redis: Redis, portal: Portal, client: BitrixClient, resolved: Resolve
                 if kind in (Letter.FAILED_ONE_TIME, Letter.FAILED_RECURRING, Letter.REFUND) else "")  # fmt: skip
     note(redis, member_id, "recent", {"kind": kind, "contact_id": contact_id, "deal_id": entry.get("deal_id"),
                                       "channel": channel_of(portal.settings)})  # fmt: skip
+    metrics.add(
+        redis, metrics.LETTERS, channel=channel_of(portal.settings), kind=kind, outcome="sent"
+    )
     log.info("portal %s: letter %s to contact %s %s", member_id, kind, contact_id, outcome)
     return f"{lid} {outcome} as {kind}"
 
@@ -377,6 +380,9 @@ def refused(redis: Redis, portal: Portal, client: BitrixClient, entry: dict, con
     text = f"Письмо донору «{kind}» не отправлено: {reason}"
     client.call("crm.timeline.comment.add", {"fields": {"ENTITY_TYPE": owner[0], "ENTITY_ID": int(owner[1]),
                                                         "COMMENT": text}})  # fmt: skip
+    metrics.add(
+        redis, metrics.LETTERS, channel=channel_of(portal.settings), kind=kind, outcome="failed"
+    )
     log.warning(
         "portal %s: letter %s to contact %s refused: %s", member_id, kind, contact_id, reason
     )

@@ -38,6 +38,10 @@ def test_first_gift_gets_the_one_time_welcome(fund):
     assert f"500,00{NBSP}₽" in mail["body"] and "Здравствуйте, Анна!" in mail["body"]
     assert "14 марта 2024" in mail["body"] and "Фонд «Добро»" in mail["body"]
     assert fund.thanks("7001") == "THANKED"
+    sent = fund.app.redis.hgetall(
+        "b24:metrics:blago24_letters"
+    )  # /metrics: letters by channel and kind
+    assert sent == {b'["bitrix24", "welcome_one_time", "sent"]': b"1"}, sent
 
 
 def test_later_gifts_get_thanks_again_and_the_first_recurring_gift_its_welcome(fund):
