@@ -191,7 +191,8 @@ class AppServer:
         self.flask = create_app({
             "redis_url": redis_url, "public_url": self.url, "bx24_js_url": f"{sandbox.url}/bx24.js",
             "oauth_servers": f"{sandbox.url}/oauth-server", "client_id": self.client_id, "uninstall_settle": 0,
-            "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key"})  # fmt: skip
+            "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key",
+            "timepad_api_url": f"{sandbox.url}/timepad"})  # fmt: skip
         self.redis = self.flask.extensions["redis"]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
