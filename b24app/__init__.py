@@ -27,10 +27,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["redis"] = context.redis()
 
     from handlers import bp as hooks_bp
-    from installers import events, install, pages, review
+    from installers import events, install, pages, review, timepad
     from robots import bp as robots_bp
 
-    for blueprint in (install.bp, events.bp, pages.bp, review.bp, robots_bp, hooks_bp):
+    for blueprint in (install.bp, events.bp, pages.bp, review.bp, timepad.bp, robots_bp, hooks_bp):
         app.register_blueprint(blueprint)
 
     @app.get("/healthz")

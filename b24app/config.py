@@ -19,4 +19,6 @@ class Settings(BaseSettings):
         60.0  # seconds every ONAPPUNINSTALL must agree on CLEAN before data goes
     )
     oauth_servers: str = "https://oauth.bitrix.info,https://oauth.bitrix24.tech"
-    timepad_api_url: str = "https://api.timepad.ru"  # the fake Timepad in the sandbox world for the demo
+    timepad_api_url: str = (
+        "https://api.timepad.ru"  # the fake Timepad in the sandbox world for the demo
+    )

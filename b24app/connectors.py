@@ -77,9 +77,9 @@ def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:
 def timepad_needs_secret(settings: dict) -> None:
     """Timepad is switched on by its token or organisation; without the webhook secret every hook would
     be refused, so that is a BadRequest."""
-    if (settings.get("timepad_token") or settings.get("timepad_organization_id")) and not settings.get(
-        "timepad_secret"
-    ):
+    if (
+        settings.get("timepad_token") or settings.get("timepad_organization_id")
+    ) and not settings.get("timepad_secret"):
         raise BadRequest(
             "timepad_secret: задайте секрет подписи вебхуков Timepad, иначе каждый вебхук будет отклонён / "
             "set the Timepad webhook secret first, or every hook would be refused"

@@ -300,7 +300,7 @@ PARTICIPATION = SmartProcess(
 )
 
 NONPROFIT = Template(
-    version="3",
+    version="4",
     pipelines=PIPELINES,
     lists=LISTS,
     fields=LEAD_FIELDS + CONTACT_FIELDS + COMPANY_FIELDS + DEAL_FIELDS,
@@ -310,5 +310,13 @@ NONPROFIT = Template(
         EventBinding("ONAPPUPDATE", "/bitrix/events"),
         EventBinding("ONAPPUNINSTALL", "/bitrix/events"),
     ),
-    placements=(Placement("LEFT_MENU", "/app", L("Благо24", "Blago24")),),
+    placements=(
+        Placement("LEFT_MENU", "/app", L("Благо24", "Blago24")),
+        Placement(
+            "CRM_DYNAMIC_{entityTypeId}_LIST_TOOLBAR",
+            "/app/timepad",
+            L("Синхронизировать с Timepad", "Sync with Timepad"),
+            "B24_PARTICIPATION",
+        ),
+    ),
 )

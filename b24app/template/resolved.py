@@ -58,7 +58,9 @@ class SmartProcessIds:
 class Resolved:
     pipelines: dict[str, int]
     enums: dict[str, dict[str, int]]  # "deal.UF_CRM_B24_GATEWAY" → {XML_ID: ID}
-    smart_processes: dict[str, dict] = dc_field(default_factory=dict)  # code → {id, entityTypeId, category}
+    smart_processes: dict[str, dict] = dc_field(
+        default_factory=dict
+    )  # code → {id, entityTypeId, category}
 
     def pipeline(self, code: str) -> int:
         if code not in self.pipelines:
@@ -93,12 +95,16 @@ def resolve(portal: Portal, client: BitrixClient, redis: Redis) -> Resolved:
     return Resolved(dict(ids["pipelines"]), enums_of(portal.member_id, client, redis), spas)
 
 
-def default_category(member_id: str, client: BitrixClient, redis: Redis, entity_type_id: int) -> int | None:
+def default_category(
+    member_id: str, client: BitrixClient, redis: Redis, entity_type_id: int
+) -> int | None:
     """The default category of a smart process (where its items live), cached a day."""
     key = portal_key(member_id, "template-spa-category", str(entity_type_id))
     if (cached := redis.get(key)) is not None:
         return int(cached)
-    cats = (client.call("crm.category.list", {"entityTypeId": entity_type_id}) or {}).get("categories") or []
+    cats = (client.call("crm.category.list", {"entityTypeId": entity_type_id}) or {}).get(
+        "categories"
+    ) or []
     chosen = next((c for c in cats if c.get("isDefault") in ("Y", True)), cats[0] if cats else None)
     if chosen is None:
         return None

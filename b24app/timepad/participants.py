@@ -266,7 +266,9 @@ class Batch:
 
     def figures(self, p: Participant, visits: list[dict]) -> dict[str, str]:
         """A new contact's figure fields (those with a value, a count of 0 included)."""
-        return changes("contact", FIGURES, {}, self.figure_values(p, visits), "RUB", self.ids.resolved)
+        return changes(
+            "contact", FIGURES, {}, self.figure_values(p, visits), "RUB", self.ids.resolved
+        )
 
     def outcome(self, n: int, p: Participant, plan, note: dict, out: dict) -> Outcome:
         created = out.get(f"c{n}")

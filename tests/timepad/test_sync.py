@@ -3,7 +3,7 @@
 import pytest
 
 from b24app import context
-from b24app.timepad.sync import run_state, sync_event
+from b24app.timepad.sync import sync_event
 
 from .world import TimepadFund, ticket
 
@@ -14,7 +14,9 @@ def fund(sandbox, portal, app_server):
 
 
 def sync(fund, event) -> dict:
-    return sync_event(context.client(fund.portal.member_id), context.redis(), fund.portal.member_id, event["id"])
+    return sync_event(
+        context.client(fund.portal.member_id), context.redis(), fund.portal.member_id, event["id"]
+    )
 
 
 def test_a_finished_event_with_check_in(fund):
@@ -31,4 +33,3 @@ def test_a_finished_event_with_check_in(fund):
     fund.portal.control("DELETE", "/counters")
     again = sync(fund, event)
     assert again["skipped"] == "3", again
-

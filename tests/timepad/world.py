@@ -17,9 +17,15 @@ class TimepadFund:
 
     def __init__(self, sandbox, portal, app_server, end_hours: str = "3"):
         self.sandbox, self.portal, self.app = sandbox, portal, app_server
-        portal.control("POST", "/install", json={"client_id": app_server.client_id, "flow": "ui", "finish": True})
+        portal.control(
+            "POST",
+            "/install",
+            json={"client_id": app_server.client_id, "flow": "ui", "finish": True},
+        )
         app_server.run_jobs()
-        self.org = self.control("POST", "/organizations", json={"name": "Центр «Знание»", "token": TOKEN})
+        self.org = self.control(
+            "POST", "/organizations", json={"name": "Центр «Знание»", "token": TOKEN}
+        )
         with context.registry().change(portal.member_id) as record:
             record.settings |= {"timepad_secret": SECRET, "timepad_token": TOKEN, "timepad_end_hours": end_hours,
                                 "timepad_organization_id": str(self.org["id"])}  # fmt: skip
@@ -28,7 +34,9 @@ class TimepadFund:
         self.etid, self.type_id = ids["entityTypeId"], ids["id"]
 
     def control(self, verb: str, path: str, **kw):
-        resp = requests.request(verb, f"{self.sandbox.url}/_sandbox/timepad{path}", timeout=60, **kw)
+        resp = requests.request(
+            verb, f"{self.sandbox.url}/_sandbox/timepad{path}", timeout=60, **kw
+        )
         assert resp.status_code < 300, resp.text
         return resp.json()
 
@@ -40,7 +48,9 @@ class TimepadFund:
                             "ends_at": (now + ends).isoformat() if ends is not None else None})  # fmt: skip
 
     def orders(self, event: dict, *orders: dict) -> list[dict]:
-        return self.control("POST", f"/events/{event['id']}/orders", json={"orders": list(orders)})["orders"]
+        return self.control("POST", f"/events/{event['id']}/orders", json={"orders": list(orders)})[
+            "orders"
+        ]
 
     def hook(self, order: dict, shape: str = "order", secret: str = SECRET) -> list[dict]:
         url = f"{self.app.url}/hooks/{self.key}/timepad"
@@ -48,7 +58,9 @@ class TimepadFund:
                                                                          "shape": shape})["sent"]  # fmt: skip
 
     def items(self) -> list[dict]:
-        rows = self.portal.result("crm.item.list", {"entityTypeId": self.etid, "select": ["*", "ufCrm*"]})["items"]
+        rows = self.portal.result(
+            "crm.item.list", {"entityTypeId": self.etid, "select": ["*", "ufCrm*"]}
+        )["items"]
         return sorted(rows, key=lambda r: r["id"])
 
     def f(self, code: str) -> str:
