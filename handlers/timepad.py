@@ -10,6 +10,7 @@ end-of-event sync the first time the event is seen.
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -87,12 +88,10 @@ def parse(raw: bytes, headers: Mapping[str, str], kind: str) -> Work:
     if isinstance(hook, OrderHook):
         event_id, order_id, status, ticket = hook.event.id, hook.id, hook.status.name, "order"
     else:
-        event_id, order_id, status, ticket = (
-            hook.event_id,
-            hook.order_id,
-            hook.status_raw,
-            hook.id or "ticket",
-        )
+        ticket = "t" + re.sub(
+            r"[^0-9]+", "_", hook.id
+        )  # "<order>:<ticket>" into a job id's alphabet
+        event_id, order_id, status = hook.event_id, hook.order_id, hook.status_raw
     delivery = f"{event_id}-{order_id}-{ticket}-{status}"
     return Work(delivery, hook_job, {"event_id": event_id, "order_id": order_id, "status": status})
 

@@ -167,24 +167,26 @@ def add_org():
 
 @control.post("/events")
 def add_event():
-    """``{organization_id, name, starts_at, ends_at?}`` (ISO times) → the event as the API shows it."""
+    """``{organization_id, name, starts_at, ends_at?, id?}`` (ISO times) → the event as the API shows it."""
     data = body()
     org = state()["orgs"].get(str(data.get("organization_id")))
     if org is None:
         return jsonify(error="no such organization_id"), 404
     with world().lock:
-        e = {"id": next_id("event", 215000), "name": data.get("name", "Мероприятие"),
+        e = {"id": int(data.get("id") or next_id("event", 215000)), "name": data.get("name", "Мероприятие"),
              "starts_at": stamp(data["starts_at"]), "ends_at": stamp(data.get("ends_at")),
              "created_at": stamp(datetime.now(MOSCOW).isoformat()), "access_status": "public",
              "organization": {"id": org["id"], "name": org["name"]},
-             "url": f"https://org{org['id']}.timepad.ru/event/{data.get('id', '')}"}  # fmt: skip
+             "url": ""}  # fmt: skip
+        e["url"] = f"https://org{org['id']}.timepad.ru/event/{e['id']}/"
         state()["events"][str(e["id"])] = e
     return jsonify(event_out(e))
 
 
 @control.post("/events/<int:event_id>/orders")
 def add_orders(event_id: int):
-    """``{orders: [{status, mail?, tickets: [{name, surname, mail, phone?, attended?, status?}]}]}`` → ids."""
+    """``{orders: [{status, mail?, id?, tickets: [{name, surname, mail, phone?, attended?, status?, id?}]}]}``
+    → the orders as the API shows them."""
     if str(event_id) not in state()["events"]:
         return jsonify(error="no such event"), 404
     made = []
@@ -196,10 +198,10 @@ def add_orders(event_id: int):
 
 def make_order(event_id: int, spec: dict) -> dict:
     status = spec.get("status", "paid")
-    order_id = next_id("order", 4955000)
+    order_id = int(spec.get("id") or next_id("order", 4955000))
     tickets = []
     for t in spec.get("tickets") or []:
-        number = next_id("ticket", 83845000)
+        number = int(t.get("id") or next_id("ticket", 83845000))
         ticket = {"id": number, "number": str(number), "price_nominal": t.get("price", 1000),
                   "answers": {k: t[k] for k in ("mail", "name", "surname", "phone") if t.get(k)},
                   "ticket_type": {"id": 1, "name": "Входной билет"}, "attendance": None,
