@@ -57,10 +57,20 @@ class TimepadFund:
         return self.control("POST", f"/orders/{order['id']}/hook", json={"url": url, "secret": secret,
                                                                          "shape": shape})["sent"]  # fmt: skip
 
+    def every(self, method: str, params: dict, items: bool = False) -> list[dict]:
+        """Every row of a list method, page by page (``start``)."""
+        rows, start = [], 0
+        while True:
+            answer = self.portal.call(method, {**params, "start": start})
+            rows += answer.result["items"] if items else answer.result
+            if "next" not in answer.body:
+                return rows
+            start = answer.body["next"]
+
     def items(self) -> list[dict]:
-        rows = self.portal.result(
-            "crm.item.list", {"entityTypeId": self.etid, "select": ["*", "ufCrm*"]}
-        )["items"]
+        rows = self.every(
+            "crm.item.list", {"entityTypeId": self.etid, "select": ["*", "ufCrm*"]}, items=True
+        )
         return sorted(rows, key=lambda r: r["id"])
 
     def f(self, code: str) -> str:
@@ -71,8 +81,9 @@ class TimepadFund:
         return item["stageId"].partition(":")[2]
 
     def contacts(self) -> list[dict]:
-        return self.portal.result("crm.contact.list", {"select": ["*", "UF_*", "EMAIL", "PHONE"],
-                                                       "order": {"ID": "ASC"}})  # fmt: skip
+        return self.every(
+            "crm.contact.list", {"select": ["*", "UF_*", "EMAIL", "PHONE"], "order": {"ID": "ASC"}}
+        )
 
     def by_contact(self) -> dict[int, str]:
         """contact id → stage code of its participation."""
