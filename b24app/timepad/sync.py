@@ -25,7 +25,7 @@ from ..bitrix import BitrixClient, OperationTimeLimited
 from ..connectors import end_hours
 from ..donations.rollup import portal_zone
 from ..errors import Blago24Error
-from ..jobs import permanent, portal_job
+from ..jobs import permanent, portal_job, stop_retrying
 from ..matching.contacts import DEFAULT_REGION
 from ..portals import PortalNotFound, portal_key
 from ..queue import BULK, DEFAULT, enqueue
@@ -406,7 +406,19 @@ def end_of_event_job(member_id: str, event_id: int) -> str:
 @portal_job
 def hook_job(member_id: str, payload: dict) -> str:
     """A verified Timepad delivery: the event's end scheduled the first time it is seen; the order read
-    from the API (deliveries come out of order: the API says what is true now) and its people applied."""
+    from the API (deliveries come out of order: the API says what is true now) and its people applied.
+    A refusal by Timepad that waiting cannot heal (no token, no view_visitors, no such order) ends the job
+    at once, its reason listed on the app page."""
+    try:
+        return apply_hook(member_id, payload)
+    except TimepadError as exc:
+        if exc.retryable:
+            raise
+        stop_retrying(member_id, "timepad hook", str(exc))
+        return str(exc)
+
+
+def apply_hook(member_id: str, payload: dict) -> str:
     redis, portal = context.redis(), context.registry().require(member_id)
     timepad = timepad_client(portal)
     event_id, order_id = int(payload["event_id"]), int(payload["order_id"])

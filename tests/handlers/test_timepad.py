@@ -42,11 +42,9 @@ def post(fund, raw: bytes, secret: str = SECRET, headers: dict | None = None) ->
 
 
 def seed_fixture_order(fund, status: str = "booked", starts: timedelta = timedelta(days=3)) -> dict:
-    """The fixtures' event 215813 and order 4955686 (Анна Иванова) in the fake Timepad."""
-    event = fund.event("Лекция", starts, None) | {"id": 215813}
-    now = datetime.now(UTC)
-    fund.control("POST", "/events", json={"id": 215813, "organization_id": fund.org["id"], "name": "Лекция",
-                                          "starts_at": (now + starts).isoformat()})  # fmt: skip
+    """The fixtures' event 215813 (no ends_at) and order 4955686 (Анна Иванова) in the fake Timepad."""
+    event = fund.control("POST", "/events", json={"id": 215813, "organization_id": fund.org["id"], "name": "Лекция",
+                                                  "starts_at": (datetime.now(UTC) + starts).isoformat()})  # fmt: skip
     fund.orders(event, {"id": 4955686, "status": status,
                         "tickets": [ticket("Анна", "Иванова", "ivanova@example.org", id=83845994)]})  # fmt: skip
     return event
@@ -138,12 +136,7 @@ def test_the_first_hook_of_an_event_schedules_its_sync_at_starts_plus_end_hours(
     registry = ScheduledJobRegistry(DEFAULT, connection=fund.app.redis)
     (job_id,) = [j for j in registry.get_job_ids() if j.startswith("timepad-end-")]
     at = registry.get_scheduled_time(job_id).replace(tzinfo=UTC)
-    starts = datetime.fromisoformat(fund.control("POST", "/events", json={"organization_id": fund.org["id"],
-                                    "starts_at": datetime.now(UTC).isoformat()})["starts_at"])  # fmt: skip
     assert abs((at - (datetime.now(UTC) + timedelta(days=2, hours=3))).total_seconds()) < 60
-    assert (
-        starts
-    )  # the fake writes +0300 offsets, which the client read (the job scheduled from them)
     fund.control("PATCH", "/orders/4955686", json={"status": "paid"})
     assert post(
         fund, json.dumps({"event_id": 215813, "order_id": "4955686", "status_raw": "paid"}).encode()
@@ -168,3 +161,18 @@ def test_the_sync_scheduled_by_a_hook_runs_at_the_event_end(fund):
     SimpleWorker(queues, connection=fund.app.redis).work(burst=True, with_scheduler=True)
     fund.app.run_jobs()  # the sync's own job, queued by the end-of-event job
     assert sorted(fund.by_contact().values()) == ["FAIL", "SUCCESS"]
+
+
+def test_a_token_timepad_refuses_ends_the_job_with_its_reason(fund):
+    """A token without view_visitors: the job stops without retries and the app page lists why."""
+    from b24app import jobs
+
+    seed_fixture_order(fund)
+    org = fund.control("POST", "/organizations", json={"name": "Без прав", "permissions": []})
+    with context.registry().change(fund.portal.member_id) as record:
+        record.settings["timepad_token"] = org["token"]
+    assert post(fund, (FIXTURES / "ticket_hook.json").read_bytes()).status_code == 200
+    fund.app.run_jobs()
+    assert fund.items() == []
+    (failure,) = jobs.failures(fund.portal.member_id)
+    assert "view_visitors" in failure["reason"] or "не найдено" in failure["reason"]
