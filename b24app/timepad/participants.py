@@ -11,7 +11,7 @@ with ``$result`` references. Only what differs is written: a repeat makes no wri
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ from ..matching.intake import (
 )
 from ..matching.score import Person
 from ..template.resolved import Resolved, SmartProcessIds, field
-from . import STAGE_NAMES, Event
+from . import STAGE_NAMES, Event, best_stage
 
 SPA = "B24_PARTICIPATION"
 SURNAMES_PER_QUERY = (
@@ -124,12 +124,13 @@ class Batch:
             ids,
             event,
         )
-        self.people, self.persons = people, persons
+        self.people, self.persons = list(people), list(persons)
         self.select = contact_select(FIGURE_FIELDS)
 
     def run(self) -> list[Outcome]:
         rows = self.candidates()
         plans = [plan_contact(person, {}, None, rows_for(person, rows)) for person in self.persons]
+        twins = self.merge_twins(plans)
         linked = sorted({plan.contact_id for plan in plans if plan.contact_id})
         items, visits = self.participations(linked)
         commands: dict[str, tuple[str, dict]] = {}
@@ -137,8 +138,30 @@ class Batch:
         for n, (p, plan) in enumerate(zip(self.people, plans, strict=True)):
             notes.append(self.commands(n, p, plan, rows, items, visits, commands))
         out = self.client.batch(commands).raise_errors().result if commands else {}
-        return [self.outcome(n, p, plan, note, out) for n, (p, plan, note) in
-                enumerate(zip(self.people, plans, notes, strict=True))]  # fmt: skip
+        return twins + [self.outcome(n, p, plan, note, out) for n, (p, plan, note) in
+                        enumerate(zip(self.people, plans, notes, strict=True))]  # fmt: skip
+
+    def merge_twins(self, plans: list) -> list[Outcome]:
+        """Two participants (one by e-mail, one by phone, say) linked to one contact: one participation, with
+        their best stage; the second is reported as skipped. Leaves ``self.people`` and ``plans`` aligned."""
+        first: dict[int, int] = {}
+        keep, out = [], []
+        for n, (p, plan) in enumerate(zip(self.people, plans, strict=True)):
+            if plan.contact_id and plan.contact_id in first:
+                k = first[plan.contact_id]
+                a = self.people[k]
+                self.people[k] = replace(a, stage=best_stage((a.stage, p.stage)), visit=a.visit or p.visit,
+                                         statuses=", ".join(sorted(set(f"{a.statuses}, {p.statuses}".split(", ")))))  # fmt: skip
+                out.append(Outcome("skipped", p.name, f"тот же контакт #{plan.contact_id}, что у участника "
+                                                      f"{a.name}: одно участие", plan.contact_id))  # fmt: skip
+                continue
+            if plan.contact_id:
+                first[plan.contact_id] = n
+            keep.append(n)
+        self.people = [self.people[n] for n in keep]
+        self.persons = [self.persons[n] for n in keep]
+        plans[:] = [plans[n] for n in keep]
+        return out
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -96,6 +96,19 @@ def test_before_the_end_paid_and_booked_and_several_tickets_make_one_best_item(f
     )
 
 
+def test_two_tickets_of_one_known_contact_make_one_participation(fund):
+    """One ticket with her e-mail, another (another order) with only her phone: both find the same contact,
+    so one participation with the better outcome, the other reported as skipped."""
+    fund.portal.result("crm.contact.add", {"fields": {"NAME": "Анна", "LAST_NAME": "Иванова",
+                        "EMAIL": [{"VALUE": "anna@example.org"}], "PHONE": [{"VALUE": "+79991234567"}]}})  # fmt: skip
+    event = fund.event()
+    fund.orders(event, {"status": "paid", "tickets": [ticket("Анна", "Иванова", "anna@example.org")]},
+                {"status": "paid", "tickets": [ticket("Анна", "Иванова", "", phone="+7 999 123-45-67", attended=True)]})  # fmt: skip
+    state = sync(fund, event)
+    assert state["linked"] == "1" and state["skipped"] == "1", state
+    assert list(fund.by_contact().values()) == ["SUCCESS"] and len(fund.contacts()) == 1
+
+
 def test_paging_past_250_orders(fund):
     """260 orders: read in two pages of limit 250 (skip 0, then 250), every participant in the CRM."""
     event = fund.event()
