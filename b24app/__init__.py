@@ -1,15 +1,18 @@
 """Blago24: a Bitrix24 app that turns a portal into a nonprofit fundraising and programme CRM."""
 
+import hmac
 import logging
+import time
 import uuid
 
-from flask import Flask, jsonify, request
-from redis.exceptions import LockError
+from flask import Flask, Response, g, jsonify, request
+from redis.exceptions import LockError, RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import context
+from . import context, logs, metrics
 from .config import Settings
 from .errors import InboundError
+from .health import health
 from .inbound import MAX_BODY, MAX_KEYS
 from .portals import PortalNotFound
 
@@ -33,13 +36,54 @@ def create_app(overrides: dict | None = None) -> Flask:
     for blueprint in (install.bp, events.bp, pages.bp, review.bp, timepad.bp, robots_bp, hooks_bp):
         app.register_blueprint(blueprint)
 
-    @app.get("/healthz")
-    def healthz():
-        app.extensions["redis"].ping()
-        return jsonify(ok=True)
-
+    register_operations(app, settings)
     register_error_handlers(app)
     return app
+
+
+def register_operations(app: Flask, settings: Settings) -> None:
+    """Request ids on every log line, request counts, ``/healthz`` and ``/metrics``."""
+
+    @app.before_request
+    def trace():
+        g.request_id = logs.request_id(request.headers.get("X-Request-Id"))
+        g.trace = logs.REQUEST_ID.set(g.request_id)
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.add(
+            context.redis(), metrics.REQUESTS, route=route, status=str(response.status_code)
+        )
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def untrace(_exc):
+        if "trace" in g:
+            logs.REQUEST_ID.reset(g.trace)
+
+    @app.get("/healthz")
+    def healthz():
+        healthy, report = health(context.redis(), time.time())
+        return jsonify(report), 200 if healthy else 503
+
+    @app.get("/metrics")
+    def prometheus():
+        expected = settings.ops_password.get_secret_value()
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not expected:
+            return jsonify(
+                error="NotFound", message="metrics are off: set B24APP_OPS_PASSWORD"
+            ), 404
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return jsonify(
+                error="Unauthorized",
+                message="metrics need Authorization: Bearer <B24APP_OPS_PASSWORD>",
+            ), 401
+        return Response(
+            metrics.exposition(context.redis()), content_type="text/plain; version=0.0.4"
+        )
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -49,12 +93,22 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InboundError)
     def refused(err: InboundError):
         log.info("refused inbound call to %s: %s", request.path, err)
+        if request.path.startswith("/hooks/"):
+            source = str((request.view_args or {}).get("source", ""))[:40]
+            metrics.add(context.redis(), metrics.REFUSED, source=source, reason=type(err).__name__)
         return jsonify(error=type(err).__name__, message=str(err)), err.status
 
     @app.errorhandler(PortalNotFound)
     def gone(err: PortalNotFound):
         log.info("call to %s for a portal not installed: %s", request.path, err)
         return jsonify(error="Unauthorized", message="the portal is not installed"), 401
+
+    @app.errorhandler(RedisError)
+    def storage_away(err: RedisError):
+        log.warning("request to %s: Redis unavailable (%s)", request.path, type(err).__name__)
+        return jsonify(
+            error="Unavailable", message="storage unavailable for a moment; try again"
+        ), 503
 
     @app.errorhandler(LockError)
     def busy(err: LockError):

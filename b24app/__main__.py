@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+import os
 import sys
 
 
@@ -41,6 +42,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return worker.run(context.redis(), args.queues.split(","), burst=args.burst)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve rq-dashboard (queues, jobs, workers) at /rq behind basic auth (B24APP_OPS_PASSWORD)."""
+    from werkzeug.serving import run_simple
+
+    from . import context
+    from .dashboard import create_dashboard
+
+    run_simple(args.host, args.port, create_dashboard(context.settings()), threaded=True)
+    return 0
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     """Bring an installed portal to the CRM template (``--plan``: only show what is missing or differs)."""
     from . import installation
@@ -61,10 +73,14 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_portals(args: argparse.Namespace) -> int:
-    """The installed portals as JSON: member_id, domain, status, webhook URLs."""
+    """The installed portals as JSON (member_id, domain, status, webhook URLs); or the registry's
+    encrypted backup written to / restored from FILE."""
     from handlers import SOURCES
 
     from . import connectors, context
+
+    if args.action != "list":
+        return backup_command(args)
 
     public_url = context.settings().public_url
     paths = [path for source in SOURCES for path in source.paths()]
@@ -72,6 +88,32 @@ def cmd_portals(args: argparse.Namespace) -> int:
              "template_version": p.template_version, "webhooks": connectors.webhook_urls(public_url, p, paths)}
             for p in context.registry().all()]  # fmt: skip
     print(json.dumps(rows, ensure_ascii=False, indent=2))
+    return 0
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    """``portals export FILE`` / ``portals import FILE [--replace]`` with B24APP_BACKUP_KEY."""
+    from . import backup, context
+
+    if not args.file:
+        print(f"b24app portals {args.action}: FILE is required", file=sys.stderr)
+        return 2
+    key, registry = context.settings().backup_key.get_secret_value(), context.registry()
+    try:
+        if args.action == "export":
+            blob = backup.export(registry, key)
+            fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(blob)
+            print(f"{len(registry.all())} portal(s) written to {args.file}")
+            return 0
+        with open(args.file, "rb") as f:
+            restored, skipped = backup.restore(registry, backup.read(f.read(), key), args.replace)
+    except (backup.BackupError, OSError) as exc:
+        print(f"b24app portals {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(restored)} portal(s) restored" + (f"; kept as they are (use --replace): {', '.join(skipped)}"
+                                                   if skipped else ""))  # fmt: skip
     return 0
 
 
@@ -230,11 +272,20 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--queues", default="urgent,default,bulk")
     k.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     k.set_defaults(fn=cmd_worker)
+    db = sub.add_parser("dashboard", help=cmd_dashboard.__doc__)
+    db.add_argument("--host", default="127.0.0.1")
+    db.add_argument("--port", type=int, default=9181)
+    db.set_defaults(fn=cmd_dashboard)
     i = sub.add_parser("install", help=cmd_install.__doc__)
     i.add_argument("--portal", required=True, help="member_id")
     i.add_argument("--plan", action="store_true", help="only show the plan")
     i.set_defaults(fn=cmd_install)
     p_ = sub.add_parser("portals", help=cmd_portals.__doc__)
+    p_.add_argument("action", nargs="?", choices=["list", "export", "import"], default="list")
+    p_.add_argument(
+        "file", nargs="?", help="the backup file (export/import), encrypted with B24APP_BACKUP_KEY"
+    )
+    p_.add_argument("--replace", action="store_true", help="import over portals already present")
     p_.set_defaults(fn=cmd_portals)
     st = sub.add_parser("settings", help=cmd_settings.__doc__)
     st.add_argument("--portal", required=True, help="member_id")
@@ -275,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = parser().parse_args(argv)
+    if args.command in ("web", "worker"):
+        from . import context, logs
+
+        if context.settings().json_logs:
+            logs.use_json()
     return args.fn(args)
 
 

@@ -33,6 +33,7 @@ from urllib.parse import unquote
 import aiohttp
 from fast_bitrix24 import BitrixAsync
 
+from . import metrics
 from .errors import Blago24Error
 from .phpquery import build_query
 
@@ -235,7 +236,7 @@ class BitrixClient:
         one portal's limit while other portals' work waits (product.md §3, fairness).
         """
         if self.limiter is not None:
-            self.limiter.acquire(self.limiter_key, *self.rate, max_wait=patience)
+            self.waited(self.limiter.acquire(self.limiter_key, *self.rate, max_wait=patience))
             self.reserved += 1
 
     # --- single calls -------------------------------------------------------------------------
@@ -285,12 +286,25 @@ class BitrixClient:
         if self.reserved:
             self.reserved -= 1
         elif self.limiter is not None:
-            self.limiter.acquire(self.limiter_key, *self.rate, max_wait=self.max_wait)
+            self.waited(self.limiter.acquire(self.limiter_key, *self.rate, max_wait=self.max_wait))
+        self.count(metrics.REST_CALLS, 1, method=method)
+        log.info("portal %s: %s", self.limiter_key or self.rest_url, method)
         answer = run_sync(self._post(method, params, token))
         reset_at = (answer.get("time") or {}).get("operating_reset_at")
         if reset_at:
             self.reset_at[method] = float(reset_at)
         return answer
+
+    def count(self, counter: metrics.Counter, amount: float, **labels: str) -> None:
+        """Add to a deployment metric for this portal (in the limiter's Redis, the deployment's)."""
+        if self.limiter is not None:
+            metrics.add(self.limiter.redis, counter, amount, portal=self.limiter_key, **labels)
+
+    def waited(self, seconds: float) -> None:
+        """Count a wait at the portal's rate limiter."""
+        if seconds > 0:
+            self.count(metrics.LIMITER_WAITS, 1)
+            self.count(metrics.LIMITER_WAIT_SECONDS, seconds)
 
     async def _post(self, method: str, params: dict, token: str | None) -> dict:
         moved: list[str] = []

@@ -19,6 +19,13 @@ class Settings(BaseSettings):
         60.0  # seconds every ONAPPUNINSTALL must agree on CLEAN before data goes
     )
     oauth_servers: str = "https://oauth.bitrix.info,https://oauth.bitrix24.tech"
-    timepad_api_url: str = (
-        "https://api.timepad.ru"  # the fake Timepad in the sandbox world for the demo
-    )
+    # Redis through Sentinel: "host:port,host:port" and the primary's name; redis_url's db and password apply
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "blago24"
+    # replicas that must hold an acknowledged delivery or a rotated token before we go on (Redis WAIT)
+    redis_replicas: int = 0
+    redis_wait_ms: int = 1000
+    ops_password: SecretStr = SecretStr("")  # /metrics (Bearer) and the RQ dashboard (basic auth)
+    backup_key: SecretStr = SecretStr("")  # encrypts `b24app portals export` files (backup.py)
+    json_logs: bool = True  # the web app and workers log JSON; the CLI's own messages stay plain
+    timepad_api_url: str = "https://api.timepad.ru"  # the demo: the sandbox world's fake Timepad

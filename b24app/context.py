@@ -29,13 +29,42 @@ def settings() -> Settings:
 
 @cache
 def redis() -> Redis:
-    return Redis.from_url(settings().redis_url)
+    """The deployment's Redis: the URL's server, or the primary Sentinel names when sentinels are set."""
+    s = settings()
+    if not s.redis_sentinels:
+        return Redis.from_url(s.redis_url)
+    from redis.sentinel import Sentinel
+
+    url = Redis.from_url(s.redis_url).connection_pool.connection_kwargs
+    hosts = [
+        (h.rpartition(":")[0], int(h.rpartition(":")[2])) for h in s.redis_sentinels.split(",")
+    ]
+    sentinel = Sentinel(hosts, socket_timeout=2.0, sentinel_kwargs={"socket_timeout": 1.0})
+    return sentinel.master_for(s.redis_sentinel_master, db=url.get("db", 0), password=url.get("password"),
+                               socket_timeout=5.0, socket_connect_timeout=2.0)  # fmt: skip
+
+
+def replicated(redis: Redis) -> None:
+    """With ``B24APP_REDIS_REPLICAS``, return once that many replicas hold every write made so far (a probe
+    write and WAIT on one connection: replication is ordered); Unavailable when they do not confirm."""
+    from .errors import Unavailable
+
+    wanted = settings().redis_replicas
+    if wanted <= 0:
+        return
+    pipe = redis.pipeline(transaction=False)
+    pipe.incr("b24:replication-probe").execute_command("WAIT", wanted, settings().redis_wait_ms)
+    confirmed = int(pipe.execute()[-1])
+    if confirmed < wanted:
+        raise Unavailable(
+            f"only {confirmed} of {wanted} Redis replicas confirmed the write; try again"
+        )
 
 
 def registry():
     from .portals import PortalRegistry
 
-    return PortalRegistry(redis(), settings().secret_key.get_secret_value())
+    return PortalRegistry(redis(), settings().secret_key.get_secret_value(), replicated)
 
 
 def limiter():

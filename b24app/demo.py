@@ -46,7 +46,8 @@ def wait_for(url: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if requests.get(url, timeout=1).status_code < 500:
+            resp = requests.get(url, timeout=1)
+            if resp.status_code < 500 or url.endswith("/healthz"):  # 503: up, its workers not yet
                 return
         except requests.RequestException:
             time.sleep(0.1)
@@ -157,6 +158,7 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
         "B24APP_BX24_JS_URL": f"{sandbox}/bx24.js",
         "B24APP_OAUTH_SERVERS": f"{sandbox}/oauth-server",
         "B24APP_SECRET_KEY": secrets.token_urlsafe(32),
+        "B24APP_OPS_PASSWORD": secrets.token_urlsafe(18),
         "B24APP_TIMEPAD_API_URL": f"{sandbox}/timepad",  # the sandbox world's fake Timepad
     }
     children.start([py, "-m", "b24app", "web", "--port", str(web_port)], env)
@@ -317,6 +319,8 @@ def print_urls(urls: dict) -> None:
         f"  Sandbox control API:        {urls['sandbox']}/_sandbox/\n"
         f"  Incoming webhook (admin):   {urls['webhook']}\n"
         f"  Redis:                      {urls['redis']}\n"
+        f"  Health / здоровье:          {urls['web']}/healthz\n"
+        f"  Metrics / метрики:          {urls['web']}/metrics (Bearer $B24APP_OPS_PASSWORD, .demo/env)\n"
         "Ctrl-C stops everything / Ctrl-C останавливает всё.\n",
         flush=True,
     )

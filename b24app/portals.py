@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
@@ -77,9 +77,12 @@ def fernet_for(secret_key: str) -> Fernet:
 class PortalRegistry:
     """Encrypted portal records keyed by member_id, with key and domain indexes."""
 
-    def __init__(self, redis: Redis, secret_key: str):
+    def __init__(
+        self, redis: Redis, secret_key: str, replicated: Callable[[Redis], None] | None = None
+    ):
         self.redis = redis
         self.fernet = fernet_for(secret_key)
+        self.replicated = replicated or (lambda redis: None)  # see context.replicated
 
     def _key(self, member_id: str) -> str:
         return f"{PREFIX}:portal:{member_id}"
@@ -102,6 +105,8 @@ class PortalRegistry:
         pipe.hset(f"{PREFIX}:portal-keys", portal.key, portal.member_id)
         pipe.sadd(f"{PREFIX}:portals", portal.member_id)
         pipe.execute()
+        if tokens:
+            self.replicated(self.redis)
 
     def _tokens_key(self, member_id: str) -> str:
         return portal_key(member_id, "tokens")
@@ -150,6 +155,14 @@ class PortalRegistry:
         pipe.execute()
         return len(keys) + (1 if portal else 0)
 
+    def holds(self, member_id: str) -> bool:
+        """Whether a record for the portal exists (readable or not)."""
+        return bool(self.redis.exists(self._key(member_id)))
+
+    def forget_record(self, member_id: str) -> None:
+        """Drop the portal's record and tokens only (its data stays): before a restore writes them anew."""
+        self.redis.delete(self._key(member_id), self._tokens_key(member_id))
+
     def save_tokens(self, portal: Portal) -> None:
         """Write only the portal's OAuth tokens (a refresh: nothing else of the record is touched)."""
         pair = {name: getattr(portal, name) for name in TOKEN_FIELDS}
@@ -157,6 +170,9 @@ class PortalRegistry:
             self.redis.set(
                 self._tokens_key(portal.member_id), self.fernet.encrypt(json.dumps(pair).encode())
             )
+            self.replicated(
+                self.redis
+            )  # a rotated refresh token lost in a failover bricks the portal
 
     @contextmanager
     def change(self, member_id: str) -> Iterator[Portal]:

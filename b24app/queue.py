@@ -9,6 +9,8 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
+from .logs import JOB_ID, REQUEST_ID
+
 URGENT, DEFAULT, BULK = (
     "urgent",
     "default",
@@ -75,7 +77,10 @@ def enqueue(redis: Redis, queue: str, job_id: str, fn: Callable | str, *args: An
             **kwargs: Any) -> Job:  # fmt: skip
     """Queue ``fn(*args)`` under ``job_id`` with the retry policy; at ``at`` (epoch seconds) when given."""
     q = Queue(queue, connection=redis)
-    options = {"job_id": job_id, "retry": retry_policy(), **kwargs}
+    trace = {
+        "request_id": REQUEST_ID.get() or JOB_ID.get()
+    }  # the log lines of the job name its cause
+    options = {"job_id": job_id, "retry": retry_policy(), "meta": trace, **kwargs}
     if at is None:
         return q.enqueue(fn, *args, **options)
     return q.enqueue_at(datetime.fromtimestamp(at, UTC), fn, *args, **options)

@@ -21,6 +21,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
 from rq.job import Job
 
+from . import metrics
+from .logs import traced
 from .matching.nightly import schedule_nightly
 from .queue import resume_abandoned
 
@@ -42,6 +44,22 @@ class Blago24Worker(Worker):
     def request_stop(self, signum, frame):
         self.asked_to_stop = True
         return super().request_stop(signum, frame)
+
+    def perform_job(self, job: Job, queue: Queue, *args, **kwargs) -> bool:
+        """Run the job with its cause's request id and its own id on every log line."""
+        with traced(request=(job.meta or {}).get("request_id", ""), job=job.id):
+            return super().perform_job(job, queue, *args, **kwargs)
+
+    def handle_job_success(self, job: Job, queue: Queue, *args, **kwargs):
+        metrics.add(
+            self.connection, metrics.JOBS, queue=job.origin, job=job.func_name, state="finished"
+        )
+        return super().handle_job_success(job, queue, *args, **kwargs)
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args, **kwargs):
+        state = "retried" if job.should_retry else "failed"
+        metrics.add(self.connection, metrics.JOBS, queue=job.origin, job=job.func_name, state=state)
+        return super().handle_job_failure(job, queue, *args, **kwargs)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         if job.timeout and job.timeout > 0:

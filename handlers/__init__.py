@@ -95,11 +95,12 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
     """Queue the delivery's job unless this very delivery was queued before (its sender's id)."""
     redis = context.redis()
     seen = portal_key(member_id, "seen", source, work.delivery)
-    if redis.exists(seen):
-        return
-    if work.record is not None:
-        work.record(member_id, work.payload)
-    enqueue_once(
-        redis, DEFAULT, f"{source}-{member_id}-{work.delivery}", work.job, member_id, work.payload
-    )
-    redis.set(seen, 1, ex=SEEN_TTL)
+    if not redis.exists(seen):
+        if work.record is not None:
+            work.record(member_id, work.payload)
+        enqueue_once(redis, DEFAULT, f"{source}-{member_id}-{work.delivery}", work.job, member_id,
+                     work.payload)  # fmt: skip
+        redis.set(seen, 1, ex=SEEN_TTL)
+    context.replicated(
+        redis
+    )  # acknowledged only once the replicas hold it (a repeat too: see docs)

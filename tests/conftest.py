@@ -171,7 +171,9 @@ def recorder():
 class AppServer:
     """The Blago24 web app served for real on 127.0.0.1 and registered as a local app in the sandbox."""
 
-    def __init__(self, redis_url: str, sandbox: SandboxServer, ui: bool = True):
+    def __init__(
+        self, redis_url: str, sandbox: SandboxServer, ui: bool = True, extra: dict | None = None
+    ):
         import threading
 
         from werkzeug.serving import make_server
@@ -192,7 +194,7 @@ class AppServer:
             "redis_url": redis_url, "public_url": self.url, "bx24_js_url": f"{sandbox.url}/bx24.js",
             "oauth_servers": f"{sandbox.url}/oauth-server", "client_id": self.client_id, "uninstall_settle": 0,
             "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key",
-            "timepad_api_url": f"{sandbox.url}/timepad"})  # fmt: skip
+            "timepad_api_url": f"{sandbox.url}/timepad", **(extra or {})})  # fmt: skip
         self.redis = self.flask.extensions["redis"]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -360,7 +362,8 @@ def start_worker(app_server, log) -> subprocess.Popen:
     env = dict(os.environ, B24APP_REDIS_URL=s.redis_url, B24APP_PUBLIC_URL=s.public_url,
                B24APP_OAUTH_SERVERS=s.oauth_servers, B24APP_CLIENT_ID=s.client_id,
                B24APP_CLIENT_SECRET=s.client_secret.get_secret_value(),
-               B24APP_SECRET_KEY=s.secret_key.get_secret_value(), B24APP_TIMEPAD_API_URL=s.timepad_api_url)  # fmt: skip
+            "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key",
+            "timepad_api_url": f"{sandbox.url}/timepad", **(extra or {})})  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "b24app", "worker"], env=env, stdout=log, stderr=log,
                             start_new_session=True)  # fmt: skip
 

@@ -146,4 +146,4 @@ def test_a_reinstall_after_a_crash_completes_the_template(portal, crash_app, tmp
         finally:
             kill_group(second)
     assert_made_once(portal, crash_app)
-    requests.get(crash_app.url + "/healthz", timeout=5).raise_for_status()
+    assert requests.get(crash_app.url + "/healthz", timeout=5).json()["redis"] == "ok"

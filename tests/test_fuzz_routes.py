@@ -117,7 +117,10 @@ def test_no_route_answers_500_and_refused_input_queues_nothing(installed):
         headers = {"Content-Type": ctype} if ctype else {}
         route = route.format(key=real["key"])
         resp = client.open(route, method=method, data=raw, headers=headers, query_string=query)
-        assert resp.status_code < 500, (route, raw[:200], resp.data[:300])
+        health = (
+            route == "/healthz" and resp.status_code == 503 and resp.json["ok"] is False
+        )  # no worker here
+        assert resp.status_code < 500 or health, (route, raw[:200], resp.data[:300])
         if 400 <= resp.status_code < 500:
             assert queued(app_server.redis) == before, (route, raw[:200])
 

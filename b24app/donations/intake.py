@@ -36,6 +36,7 @@ from ..portals import portal_key
 from ..queue import DEFAULT, enqueue
 from ..template.resolved import Resolved, TemplateNotReady, field, resolve
 from . import PRECEDENCE, Donation, Status, SubscriptionChange
+from .events import DonorEvent, Kind, emit
 from .rollup import donation_changed
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,19 @@ def record_donation(member_id: str, payload: dict) -> str:
             return wait(redis, member_id, payload, "the template")
         except PaymentNotYetSeen:
             return wait(redis, member_id, payload, "the payment this refund is of")
+        announce(member_id, deal_of(redis, member_id, donation.key) or {}, pending)
         redis.pipeline().sadd(done, *(d.delivery for d in pending)).expire(done, KEEP).hdel(
             pending_key(member_id, donation.key), *raw).execute()  # fmt: skip
     return outcome
+
+
+def announce(member_id: str, deal: dict, pending: list[Donation]) -> None:
+    """A donor event per applied delivery (again on a retry: listeners are idempotent)."""
+    deal_id, contact_id = deal.get("ID"), deal.get("CONTACT_ID")
+    for d in pending:
+        emit(member_id, DonorEvent(kind=Kind.DONATION, key=d.key, status=d.status, donation=d, at=d.at,
+                                   deal_id=int(deal_id) if deal_id else None,
+                                   contact_id=int(contact_id) if contact_id else None))  # fmt: skip
 
 
 class PaymentNotYetSeen(Exception):
@@ -329,6 +340,7 @@ def update_deal(client: BitrixClient, redis: Redis, member_id: str, resolved: Re
     amount as the payment confirms it, the sum given back noted: one request, or none."""
     best = pending[-1]
     gift = next((d for d in reversed(pending) if d.status is not Status.REFUNDED), None)
+    remember_deal(redis, member_id, best.key, deal)  # found by its key: the donor events name it
     stage = str(deal.get("STAGE_ID") or "")
     ours = (
         stage.startswith(f"C{resolved.pipeline(PIPELINE)}:")
@@ -406,6 +418,8 @@ def record_subscription(member_id: str, payload: dict) -> str:
             "crm.contact.update", {"id": contact_id, "fields": {field("B24_SUBSCRIPTION"): value}}
         )
         donation_changed(context.redis(), member_id, contact_id)  # the recurring segment follows it
+        emit(member_id, DonorEvent(kind=Kind.SUBSCRIPTION, key=change.subscription_id, status=change.status,
+                                   contact_id=contact_id, subscription=change))  # fmt: skip
     return f"subscription {change.subscription_id} {change.status}: {len(contacts)} donor(s)"
 
 
