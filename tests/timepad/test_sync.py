@@ -142,6 +142,11 @@ def test_existing_contacts_are_linked_and_a_repeat_visitor_becomes_repeat(fund):
     assert int(contact["ID"]) == int(existing)
     assert str(contact["UF_CRM_B24_EVENTS_COUNT"]) == "2"
     assert contact["UF_CRM_B24_EVENT_FIRST_DATE"][:10] < contact["UF_CRM_B24_EVENT_LAST_DATE"][:10]
+    segments = fund.portal.result(
+        "crm.contact.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_B24_EVENT_SEGMENT"}}
+    )
+    repeat = next(str(item["ID"]) for item in segments[0]["LIST"] if item["XML_ID"] == "REPEAT")
+    assert str(contact["UF_CRM_B24_EVENT_SEGMENT"]) == repeat
     assert len(fund.items()) == 2
 
 
