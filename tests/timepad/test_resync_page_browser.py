@@ -58,3 +58,25 @@ def test_press_sync_watch_progress_read_summary(sandbox, portal, app_server, pag
     assert (
         stages.count("SUCCESS") == 10 and stages.count("B24_CANCELLED") == 1 and len(stages) == 30
     )
+
+
+def test_the_app_page_links_to_the_resync_page(sandbox, portal, app_server, page):
+    """An admin's app page (LEFT_MENU) has «Синхронизировать мероприятия Timepad», which opens the page
+    with the organisation's events read from Timepad."""
+    fund = TimepadFund(sandbox, portal, app_server)
+    event = fund.event("Лекция о волонтёрстве")
+    page.goto(
+        f"{sandbox.url}/portal/{portal.member_id}/app/{app_server.client_id}?placement=LEFT_MENU"
+    )
+    page.wait_for_selector("iframe[name=appframe]", state="attached")
+    frame = page.frame(name="appframe")
+    frame.wait_for_selector("#template-summary")
+    frame.click("#open-timepad")
+    frame = page.frame(name="appframe")
+    frame.wait_for_selector(f"#event-{event['id']}")
+    assert "Лекция о волонтёрстве" in frame.inner_text("#events")
+    frame.fill("#event-id", "999999")
+    frame.click("#sync-id")
+    frame = page.frame(name="appframe")
+    frame.wait_for_selector("#progress-box")
+    assert "Синхронизация запущена" in frame.inner_text("#message")
