@@ -30,10 +30,19 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["redis"] = context.redis()
 
     from handlers import bp as hooks_bp
-    from installers import events, install, pages, review, timepad
+    from installers import events, install, pages, review, subscriptions, timepad
     from robots import bp as robots_bp
 
-    for blueprint in (install.bp, events.bp, pages.bp, review.bp, timepad.bp, robots_bp, hooks_bp):
+    for blueprint in (
+        install.bp,
+        events.bp,
+        pages.bp,
+        review.bp,
+        subscriptions.bp,
+        timepad.bp,
+        robots_bp,
+        hooks_bp,
+    ):
         app.register_blueprint(blueprint)
 
     register_operations(app, settings)

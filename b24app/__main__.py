@@ -225,6 +225,57 @@ def cmd_timepad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_donations(args: argparse.Namespace) -> int:
+    """Donations: backfill CloudPayments' payments since a date; merge an old integration's duplicate deals."""
+    from datetime import date
+
+    from . import context
+    from .errors import Blago24Error
+    from .portals import PortalNotFound
+
+    try:
+        context.registry().require(args.portal)
+        if args.action == "backfill":
+            from .donations.reconcile import backfill
+
+            since = date.fromisoformat(args.since) if args.since else None
+            if since is None:
+                print("b24app donations backfill: --since YYYY-MM-DD is required", file=sys.stderr)
+                return 2
+            state = backfill(args.portal, since, progress=progress_bar)
+            print(json.dumps({k: state[k] for k in ("since", "seen", "fed")}, ensure_ascii=False))
+            return 0
+        return merge_duplicates(args)
+    except PortalNotFound:
+        print(
+            f"b24app donations: no installed portal {args.portal!r} (see b24app portals)",
+            file=sys.stderr,
+        )
+        return 2
+    except (Blago24Error, ValueError) as exc:
+        print(f"b24app donations: {exc}", file=sys.stderr)
+        return 2
+
+
+def merge_duplicates(args: argparse.Namespace) -> int:
+    """Propose (or with --apply merge) the deals that share a payment key; the report as CSV."""
+    import os
+
+    from . import context
+    from .donations.duplicates import find_groups, merge_groups, report_csv
+
+    client = context.client(args.portal)
+    groups = find_groups(client, context.redis(), args.portal, args.pipeline, args.key_field)
+    merged = (merge_groups(client, context.redis(), args.portal, groups, args.pipeline, args.key_field,
+                           progress=progress_bar) if args.apply else [])  # fmt: skip
+    if args.report:
+        with open(args.report, "w", newline="", encoding="utf-8") as f:
+            f.write(report_csv(groups, os.environ.get("LANG")))
+    print(json.dumps({"groups": len(groups), "deals": sum(len(g.deals) for g in groups), "applied": args.apply,
+                      "merged": sum(1 for m in merged if m), "failed": sum(1 for m in merged if not m)}))  # fmt: skip
+    return 0 if all(merged) else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Everything started and wired on the sandbox world; Ctrl-C stops it all."""
     from .demo import run_demo
@@ -309,6 +360,21 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("event_id", type=int, help="the Timepad event id")
     tp.add_argument("--portal", required=True, help="member_id")
     tp.set_defaults(fn=cmd_timepad)
+    dn = sub.add_parser("donations", help=cmd_donations.__doc__)
+    dn.add_argument("action", choices=["backfill", "merge-duplicates"])
+    dn.add_argument("--portal", required=True, help="member_id")
+    dn.add_argument("--since", help="backfill: the first day (YYYY-MM-DD)")
+    dn.add_argument(
+        "--pipeline", type=int, help="merge-duplicates: the deals' pipeline id (default: ours)"
+    )
+    dn.add_argument(
+        "--key-field", help="merge-duplicates: the field that keys a payment (default: ours)"
+    )
+    dn.add_argument(
+        "--apply", action="store_true", help="merge-duplicates: merge (else only propose)"
+    )
+    dn.add_argument("--report", help="merge-duplicates: write the proposal as CSV here")
+    dn.set_defaults(fn=cmd_donations)
     d = sub.add_parser("demo", help=cmd_demo.__doc__)
     d.add_argument("--sandbox-port", type=int, default=8800)
     d.add_argument("--web-port", type=int, default=5000)

@@ -223,6 +223,9 @@ class BitrixClient:
         self.tokens = tokens
         self.limiter = limiter
         self.limiter_key = limiter_key
+        self.metrics = getattr(
+            limiter, "redis", None
+        )  # the deployment's Redis, where metrics add up
         self.rate = rate
         self.on_moved = on_moved
         self.reset_at: dict[str, float] = {}  # method → operating_reset_at of its last answer
@@ -296,9 +299,9 @@ class BitrixClient:
         return answer
 
     def count(self, counter: metrics.Counter, amount: float, **labels: str) -> None:
-        """Add to a deployment metric for this portal (in the limiter's Redis, the deployment's)."""
-        if self.limiter is not None:
-            metrics.add(self.limiter.redis, counter, amount, portal=self.limiter_key, **labels)
+        """Add to a deployment metric for this portal."""
+        if self.metrics is not None:
+            metrics.add(self.metrics, counter, amount, portal=self.limiter_key, **labels)
 
     def waited(self, seconds: float) -> None:
         """Count a wait at the portal's rate limiter."""

@@ -28,4 +28,6 @@ class Settings(BaseSettings):
     ops_password: SecretStr = SecretStr("")  # /metrics (Bearer) and the RQ dashboard (basic auth)
     backup_key: SecretStr = SecretStr("")  # encrypts `b24app portals export` files (backup.py)
     json_logs: bool = True  # the web app and workers log JSON; the CLI's own messages stay plain
+    # the CloudPayments API: reconcile, backfill, subscription cancel (tests: a stand-in)
+    cloudpayments_api_url: str = "https://api.cloudpayments.ru"
     timepad_api_url: str = "https://api.timepad.ru"  # the demo: the sandbox world's fake Timepad

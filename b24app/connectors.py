@@ -28,6 +28,8 @@ SETTINGS = (
     Setting("timepad_organization_id", "Timepad: ID организации", "Timepad: organisation id", pattern=r"\d{1,12}"),
     Setting("timepad_end_hours", "Timepad: часов от начала до конца, если конец не указан (по умолчанию 3)",
             "Timepad: hours from start to end when the event has no end (default 3)", pattern=r"\d{1,3}"),
+    Setting("cloudpayments_public_id", "CloudPayments: Public ID (для сверки и отмены подписок)",
+            "CloudPayments: Public ID (reconcile and subscription cancel)"),
     Setting("cloudpayments_secret", "CloudPayments: API Secret", "CloudPayments: API secret", secret=True),
     Setting("leyka_secret", "Лейка: секрет моста", "Leyka bridge secret", secret=True),
     Setting("letter_channel", "Канал писем", "Letter channel", choices=("bitrix24", "smtp", "unisender")),

@@ -214,7 +214,7 @@ def subscription_work(note: Notification) -> Work:
     change = SubscriptionChange(source="cloudpayments", subscription_id=note.Id, status=note.Status,
                                 delivery=f"recurrent-{note.Id}-{note.Status}-{note.SuccessfulTransactionsNumber}"
                                          f"-{note.FailedTransactionsNumber}",
-                                email=note.Email, amount=note.Amount or Decimal("0"), currency=note.Currency)  # fmt: skip
+                                email=note.Email or (note.AccountId if "@" in note.AccountId else ""), amount=note.Amount or Decimal("0"), currency=note.Currency)  # fmt: skip
     return Work(
         re.sub(r"[^0-9A-Za-z_-]", "_", change.delivery),
         record_subscription,
@@ -247,13 +247,17 @@ GUIDE = (
     "В личном кабинете CloudPayments откройте сайт → «Настройки» → «Уведомления». Для каждого уведомления "
     "(Check, Pay, Fail, Confirm, Refund, Recurrent, Cancel) включите его и вставьте адрес из таблицы ниже "
     "с тем же окончанием; метод POST, кодировка UTF-8. В поле «CloudPayments: API Secret» ниже вставьте "
-    "«Пароль для API» из раздела «Настройки» того же сайта: им подписано каждое уведомление. CloudPayments "
+    "«Пароль для API» из раздела «Настройки» того же сайта: им подписано каждое уведомление, а «Public ID» "
+    "сайта — в поле «CloudPayments: Public ID»: тогда приложение каждую ночь сверяет платежи с CloudPayments "
+    "(пропавшие уведомления не теряют пожертвований) и может отменить подписку из сделки. CloudPayments "
     "отправляет каждое уведомление только на один адрес: если ваши уведомления уже приходят в Лейку, "
     "оставьте их там и подключите Лейку через мост.",
     "In the CloudPayments cabinet open the site → Settings → Notifications. Turn each notification on "
     "(Check, Pay, Fail, Confirm, Refund, Recurrent, Cancel) and paste the address from the table below that "
     "ends the same way; method POST, encoding UTF-8. Paste the site's API password into "
-    "«CloudPayments: API secret» below: it signs every notification. CloudPayments sends each notification "
+    "«CloudPayments: API secret» below: it signs every notification; and the site's Public ID into "
+    "«CloudPayments: Public ID»: the app then reconciles payments with CloudPayments nightly (a lost "
+    "notification loses no donation) and can cancel a subscription from its deal. CloudPayments sends each notification "
     "to one address only: if yours already go to Leyka, keep them there and connect Leyka through the bridge.",
 )
 SOURCE = Source(

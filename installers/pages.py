@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, render_template, request, send_file
 
 from b24app import bridge, connectors, context, installation, jobs
-from b24app.donations import recompute
+from b24app.donations import duplicates, recompute, recurring
 from b24app.errors import BadRequest, NotFound, Unauthorized
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
@@ -59,6 +59,17 @@ def recompute_totals():
     token = request.form.get("token", "")
     portal = portal_of(token, PURPOSE)
     recompute.start_recompute(context.redis(), portal.member_id)
+    return render(portal, token, saved=False, lang=request.form.get("lang", "ru"))
+
+
+@bp.post("/app/deal-duplicates")
+def deal_duplicates():
+    """Find duplicate donation deals («Найти»), or merge the proposed groups («Объединить»); admins only."""
+    token = request.form.get("token", "")
+    portal = portal_of(token, PURPOSE)
+    phase = "merging" if request.form.get("action") == "merge" else "proposing"
+    if not duplicates.start(context.redis(), portal.member_id, phase):
+        raise BadRequest("nothing proposed to merge yet: find the duplicates first")
     return render(portal, token, saved=False, lang=request.form.get("lang", "ru"))
 
 
@@ -135,6 +146,9 @@ def render(portal, token: str, saved: bool, lang: str) -> str:
         saved=saved,
         lang=lang,
         kinds=KINDS,
+        subscription_cases=recurring.cases(context.redis(), portal.member_id) if token else [],
+        deal_duplicates=duplicates.page_state(context.redis(), portal.member_id) if token else {},
+        shown=duplicates.SHOWN,
         totals=recompute.summary(recompute.run_state(context.redis(), portal.member_id))
         if token
         else {},

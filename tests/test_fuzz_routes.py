@@ -16,6 +16,7 @@ ROUTES = ["/install", "/bitrix/events", "/app", "/app/settings", "/app/review", 
           "/robots/remind", "/robots/%D1%80%D0%BE%D0%B1%D0%BE%D1%82", "/healthz",
           "/hooks/x/cloudpayments/pay", "/hooks/{key}/cloudpayments/pay", "/hooks/{key}/cloudpayments/refund",
           "/hooks/{key}/cloudpayments", "/hooks/{key}/timepad", "/hooks/{key}/leyka", "/app/leyka-bridge.zip", "/app/totals",
+          "/app/cancel-subscription", "/app/cancel-subscription/confirm", "/app/deal-duplicates",
           "/app/timepad", "/app/timepad/sync", "/app/timepad/status", "/app/timepad/event"]  # fmt: skip
 NAMES = ["event", "auth", "data", "AUTH_ID", "REFRESH_ID", "member_id", "APPLICATION_TOKEN", "SERVER_ENDPOINT",
          "DOMAIN", "PLACEMENT", "PLACEMENT_OPTIONS", "token", "action", "key", "code", "document_id",

@@ -37,6 +37,7 @@ from ..queue import DEFAULT, enqueue
 from ..template.resolved import Resolved, TemplateNotReady, field, resolve
 from . import PRECEDENCE, Donation, Status, SubscriptionChange
 from .events import DonorEvent, Kind, emit
+from .recurring import keep_subscription
 from .rollup import donation_changed
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,6 @@ SELECT = [
 ]
 LOCK_WAIT = 60  # seconds a delivery's job waits for the payment's lease
 KEEP = 400 * 86400  # pending deliveries and refunds of a payment: far longer than any retry
-SUBSCRIPTION_STATES = {"Active": "ACTIVE", "PastDue": "PAST_DUE", "Cancelled": "CANCELLED", "Rejected": "REJECTED",
-                       "Expired": "EXPIRED"}  # fmt: skip
 
 
 def pending_key(member_id: str, key: str) -> str:
@@ -403,21 +402,13 @@ def write_deal(client: BitrixClient, deal_id: int, fields: dict, notes: dict) ->
 
 @portal_job
 def record_subscription(member_id: str, payload: dict) -> str:
-    """Job: a subscription's new status on its deals' donors (the contact field «статус подписки»)."""
+    """Job: a subscription's new status on its donors and its latest deal (recurring.keep_subscription)."""
     change = SubscriptionChange.model_validate(payload)
-    client = context.client(member_id)
-    resolved = resolve(context.registry().require(member_id), client, context.redis())
-    deals = client.call("crm.deal.list", {"filter": {field("B24_SUBSCRIPTION_ID"): change.subscription_id},
-                                          "select": ["ID", "CONTACT_ID"]})  # fmt: skip
-    contacts = sorted({int(d["CONTACT_ID"]) for d in deals if d.get("CONTACT_ID")})
-    value = resolved.enum(
-        "contact", "B24_SUBSCRIPTION", SUBSCRIPTION_STATES.get(change.status, "ACTIVE")
-    )
+    client, redis = context.client(member_id), context.redis()
+    resolved = resolve(context.registry().require(member_id), client, redis)
+    contacts = keep_subscription(client, redis, member_id, resolved, change)
     for contact_id in contacts:
-        client.call(
-            "crm.contact.update", {"id": contact_id, "fields": {field("B24_SUBSCRIPTION"): value}}
-        )
-        donation_changed(context.redis(), member_id, contact_id)  # the recurring segment follows it
+        donation_changed(redis, member_id, contact_id)  # the recurring segment follows it
         emit(member_id, DonorEvent(kind=Kind.SUBSCRIPTION, key=change.subscription_id, status=change.status,
                                    contact_id=contact_id, subscription=change))  # fmt: skip
     return f"subscription {change.subscription_id} {change.status}: {len(contacts)} donor(s)"

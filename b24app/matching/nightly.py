@@ -1,6 +1,8 @@
 """The nightly jobs: at night every installed portal's duplicate scan proposes its confident groups (or
 merges them when the portal's ``dedup_auto_merge`` setting says so; off by default: a merge cannot be
-undone), and its donor totals are recomputed (segments move with the calendar, not only with gifts).
+undone), its donor totals are recomputed (segments move with the calendar, not only with gifts), its
+CloudPayments payments of the last days reconciled and its recurring donors' cards, lapses and stale
+«Начато» deals looked at (b24app/donations/daily.py).
 
 One job a night (its id is the night's date, so any number of workers schedule it once) starts each
 installed portal's own scan job and schedules the next night; every worker schedules the coming night
@@ -14,7 +16,9 @@ from redis import Redis
 from rq.job import Job
 
 from .. import context
+from ..donations.daily import donations_daily
 from ..donations.recompute import start_recompute
+from ..donations.reconcile import reconcile_recent
 from ..portals import Portal
 from ..queue import BULK, enqueue_once
 from .contacts import DEFAULT_REGION
@@ -56,8 +60,19 @@ def nightly_scans(night: str) -> str:
                 continue
             scans += bool(start_scan(redis, portal.member_id, *scan_options(portal)))
             totals += bool(start_recompute(redis, portal.member_id))
+            start_donations_daily(redis, portal.member_id, night)
     schedule_nightly(redis)
     return f"{scans} scans started, {totals} totals recomputes started"
+
+
+def start_donations_daily(redis: Redis, member_id: str, night: str) -> None:
+    """The portal's daily donations jobs: CloudPayments reconciled, then recurring donors and stale deals."""
+    enqueue_once(
+        redis, BULK, f"donations-reconcile-{member_id}-{night}", reconcile_recent, member_id, night
+    )
+    enqueue_once(
+        redis, BULK, f"donations-daily-{member_id}-{night}", donations_daily, member_id, night
+    )
 
 
 def scan_options(portal: Portal) -> tuple[str, str]:

@@ -266,6 +266,7 @@ DEAL_FIELDS = (
     uf("deal", "GATEWAY", "enumeration", "Платёжный шлюз", "Payment gateway", options=GATEWAYS),
     uf("deal", "PAYMENT_ID", "string", "ID в платёжном шлюзе", "Payment id in the gateway"),
     uf("deal", "SUBSCRIPTION_ID", "string", "ID подписки", "Subscription id"),
+    uf("deal", "SUBSCRIPTION", "enumeration", "Статус подписки", "Subscription status", options=SUBSCRIPTION),
     uf("deal", "CARD_MASK", "string", "Номер карты (маска)", "Card number (mask)"),
     uf("deal", "CARD_EXPIRES", "string", "Карта действует до (ММ/ГГ)", "Card expires (MM/YY)"),
     uf("deal", "FAIL_REASON", "string", "Причина отказа платежа", "Payment failure reason"),
@@ -300,7 +301,7 @@ PARTICIPATION = SmartProcess(
 )
 
 NONPROFIT = Template(
-    version="4",
+    version="5",
     pipelines=PIPELINES,
     lists=LISTS,
     fields=LEAD_FIELDS + CONTACT_FIELDS + COMPANY_FIELDS + DEAL_FIELDS,
@@ -312,6 +313,11 @@ NONPROFIT = Template(
     ),
     placements=(
         Placement("LEFT_MENU", "/app", L("Благо24", "Blago24")),
+        Placement(
+            "CRM_DEAL_DETAIL_TOOLBAR",
+            "/app/cancel-subscription",
+            L("Отменить подписку", "Cancel subscription"),
+        ),
         Placement(
             "CRM_DYNAMIC_{entityTypeId}_LIST_TOOLBAR",
             "/app/timepad",

@@ -135,6 +135,14 @@ def test_the_nightly_scan_proposes_unless_the_portal_merges_automatically(
     auto, manual = (three_pairs(context.client(p.member_id)) for p in (portal, other))
     night = datetime.now(UTC).date().isoformat()
     assert nightly_scans(night) == "2 scans started, 2 totals recomputes started"
+    for p in (portal, other):  # each portal's daily donations jobs start with the night's chain
+        assert (
+            redis.exists(
+                f"rq:job:donations-daily-{p.member_id}-{night}",
+                f"rq:job:donations-reconcile-{p.member_id}-{night}",
+            )
+            == 2
+        )
     app_server.run_jobs()
     merged, kept = alive(context.client(portal.member_id)), alive(context.client(other.member_id))
     assert all(g[0] in merged and g[1] not in merged for g in auto)
