@@ -30,7 +30,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["redis"] = context.redis()
 
     from handlers import bp as hooks_bp
-    from installers import events, install, letters, pages, review, subscriptions
+    from installers import events, install, letters, pages, review, subscriptions, timepad
     from robots import bp as robots_bp
 
     for blueprint in (
@@ -40,6 +40,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         review.bp,
         subscriptions.bp,
         letters.bp,
+        timepad.bp,
         robots_bp,
         hooks_bp,
     ):

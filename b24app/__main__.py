@@ -200,6 +200,31 @@ def cmd_totals(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_timepad(args: argparse.Namespace) -> int:
+    """Sync one Timepad event's participants into the portal, with a progress bar; non-zero when it failed."""
+    from . import context
+    from .errors import Blago24Error
+    from .portals import PortalNotFound
+    from .timepad.sync import ACTIONS, sync_event
+
+    try:
+        state = sync_event(context.client(args.portal), context.redis(), args.portal, args.event_id,
+                           progress=progress_bar)  # fmt: skip
+    except PortalNotFound:
+        print(
+            f"b24app timepad: no installed portal {args.portal!r} (see b24app portals)",
+            file=sys.stderr,
+        )
+        return 2
+    except Blago24Error as exc:
+        print(f"\nb24app timepad: the sync failed: {exc}", file=sys.stderr)
+        return 1
+    keys = ("name", "orders", "people", "started", "finished")
+    print(json.dumps({**{k: state.get(k) for k in keys}, **{a: int(state.get(a) or 0) for a in ACTIONS}},
+                     ensure_ascii=False))  # fmt: skip
+    return 0
+
+
 def cmd_donations(args: argparse.Namespace) -> int:
     """Donations: backfill CloudPayments' payments since a date; merge an old integration's duplicate deals."""
     from datetime import date
@@ -330,6 +355,11 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("--portal", required=True, help="member_id")
     tt.add_argument("--contact", type=int, help="only this donor (contact id)")
     tt.set_defaults(fn=cmd_totals)
+    tp = sub.add_parser("timepad", help=cmd_timepad.__doc__)
+    tp.add_argument("action", choices=["sync"])
+    tp.add_argument("event_id", type=int, help="the Timepad event id")
+    tp.add_argument("--portal", required=True, help="member_id")
+    tp.set_defaults(fn=cmd_timepad)
     dn = sub.add_parser("donations", help=cmd_donations.__doc__)
     dn.add_argument("action", choices=["backfill", "merge-duplicates"])
     dn.add_argument("--portal", required=True, help="member_id")

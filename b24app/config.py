@@ -30,3 +30,4 @@ class Settings(BaseSettings):
     json_logs: bool = True  # the web app and workers log JSON; the CLI's own messages stay plain
     # the CloudPayments API: reconcile, backfill, subscription cancel (tests: a stand-in)
     cloudpayments_api_url: str = "https://api.cloudpayments.ru"
+    timepad_api_url: str = "https://api.timepad.ru"  # the demo: the sandbox world's fake Timepad

@@ -20,12 +20,15 @@ class Setting:
     secret: bool = False
     choices: tuple[str, ...] = ()
     min_length: int = 12  # of a secret: one that signs webhooks must not be guessable
-    pattern: str = ""  # a value must match it (when given)
+    pattern: str = ""  # what a value must look like (a full match), when not free text
 
 
 SETTINGS = (
     Setting("timepad_token", "Timepad: токен API", "Timepad: API token", secret=True),
     Setting("timepad_secret", "Timepad: секрет подписи вебхуков", "Timepad: webhook signing secret", secret=True),
+    Setting("timepad_organization_id", "Timepad: ID организации", "Timepad: organisation id", pattern=r"\d{1,12}"),
+    Setting("timepad_end_hours", "Timepad: часов от начала до конца, если конец не указан (по умолчанию 3)",
+            "Timepad: hours from start to end when the event has no end (default 3)", pattern=r"\d{1,3}"),
     Setting("cloudpayments_public_id", "CloudPayments: Public ID (для сверки и отмены подписок)",
             "CloudPayments: Public ID (reconcile and subscription cancel)"),
     Setting("cloudpayments_secret", "CloudPayments: API Secret", "CloudPayments: API secret", secret=True),
@@ -49,6 +52,7 @@ SETTINGS = (
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
 MIN_SECRET = 12  # a secret that signs webhooks must not be guessable
+DEFAULT_END_HOURS = 3
 
 
 def webhook_urls(public_url: str, portal: Portal, paths: list[str]) -> dict[str, str]:
@@ -70,14 +74,33 @@ def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:
             raise BadRequest(
                 f"{key} must be at least {setting.min_length} characters (a long random string)"
             )
-        if setting.pattern and not re.match(setting.pattern, value):
+        if setting.pattern and value and not re.fullmatch(setting.pattern, value):
             raise BadRequest(f"{key}: {value[:40]!r} is not a valid value")
         if setting.choices and value not in setting.choices:
             raise BadRequest(f"{key} must be one of {', '.join(setting.choices)}")
         if portal.settings.get(key) != value:
             portal.settings[key] = value
             changed.append(key)
+    timepad_needs_secret(portal.settings)
     return changed
+
+
+def timepad_needs_secret(settings: dict) -> None:
+    """Timepad is switched on by its token or organisation; without the webhook secret every hook would
+    be refused, so that is a BadRequest."""
+    if (
+        settings.get("timepad_token") or settings.get("timepad_organization_id")
+    ) and not settings.get("timepad_secret"):
+        raise BadRequest(
+            "timepad_secret: задайте секрет подписи вебхуков Timepad, иначе каждый вебхук будет отклонён / "
+            "set the Timepad webhook secret first, or every hook would be refused"
+        )
+
+
+def end_hours(settings: dict) -> int:
+    """Hours from an event's start to its end when Timepad gives no end (``timepad_end_hours``, default 3)."""
+    value = str(settings.get("timepad_end_hours") or "")
+    return int(value) if value.isdigit() and 0 < int(value) <= 240 else DEFAULT_END_HOURS
 
 
 def public_view(portal: Portal) -> dict[str, str]:

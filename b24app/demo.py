@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -158,6 +159,7 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
         "B24APP_OAUTH_SERVERS": f"{sandbox}/oauth-server",
         "B24APP_SECRET_KEY": secrets.token_urlsafe(32),
         "B24APP_OPS_PASSWORD": secrets.token_urlsafe(18),
+        "B24APP_TIMEPAD_API_URL": f"{sandbox}/timepad",  # the sandbox world's fake Timepad
     }
     children.start([py, "-m", "b24app", "web", "--port", str(web_port)], env)
     children.start([py, "-m", "b24app", "worker"], env)
@@ -168,10 +170,11 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
     if not result.get("installed"):
         raise RuntimeError(f"install did not finish: HTTP {result.get('status')}")
     secret, bridge = connect(portal["member_id"], env)
+    event = seed_timepad(sandbox, portal["member_id"], env)
     return {"portal_ui": f"{sandbox}/portal/{portal['member_id']}/", "sandbox": sandbox, "web": web,
             "redis": env["B24APP_REDIS_URL"], "webhook": portal["webhook_url"],
             "member_id": portal["member_id"], "env": env, "cloudpayments_secret": secret,
-            "leyka_secret": bridge}  # fmt: skip
+            "leyka_secret": bridge, "timepad_event": event}  # fmt: skip
 
 
 def connect(member_id: str, env: dict) -> tuple[str, str]:
@@ -183,6 +186,35 @@ def connect(member_id: str, env: dict) -> tuple[str, str]:
                     "letter_sender=Фонд «Демо» <hello@demo.example>"],
                    env={**os.environ, **env}, check=True, capture_output=True, timeout=60)  # fmt: skip
     return cloudpayments, leyka
+
+
+DEMO_PEOPLE = [("Анна", "Иванова"), ("Борис", "Петров"), ("Вера", "Сидорова"), ("Глеб", "Орлов"),
+               ("Дарья", "Кузнецова"), ("Егор", "Соколов"), ("Жанна", "Морозова"), ("Захар", "Волков"),
+               ("Ирина", "Лебедева"), ("Кирилл", "Козлов"), ("Лидия", "Новикова"), ("Марк", "Зайцев")]  # fmt: skip
+
+
+def seed_timepad(sandbox: str, member_id: str, env: dict) -> dict:
+    """A Timepad organisation in the sandbox's fake Timepad, connected to the demo portal, with a seminar that
+    ended yesterday: 36 participants, a third checked in, two refunded (for the resync page)."""
+    control = f"{sandbox}/_sandbox/timepad"
+    org = requests.post(
+        f"{control}/organizations", json={"name": "Центр «Знание» (демо)"}, timeout=10
+    ).json()
+    subprocess.run([sys.executable, "-m", "b24app", "settings", "--portal", member_id,
+                    f"timepad_secret={secrets.token_hex(16)}", f"timepad_token={org['token']}",
+                    f"timepad_organization_id={org['id']}"],
+                   env={**os.environ, **env}, check=True, capture_output=True, timeout=60)  # fmt: skip
+    now = datetime.now(UTC)
+    event = requests.post(f"{control}/events", json={"organization_id": org["id"], "name": "Семинар «Волонтёрство без выгорания»",
+                          "starts_at": (now - timedelta(days=1, hours=3)).isoformat(),
+                          "ends_at": (now - timedelta(days=1)).isoformat()}, timeout=10).json()  # fmt: skip
+    orders = [{"status": "returned" if n in (7, 23) else "booked" if n % 5 == 4 else "paid",
+               "tickets": [{"name": DEMO_PEOPLE[n % 12][0], "surname": f"{DEMO_PEOPLE[n % 12][1]}{'' if n < 12 else n // 12}",
+                            "mail": f"participant{n}@example.org", "attended": n % 3 == 0}]} for n in range(36)]  # fmt: skip
+    requests.post(
+        f"{control}/events/{event['id']}/orders", json={"orders": orders}, timeout=30
+    ).raise_for_status()
+    return event
 
 
 def demo_payment() -> bytes:
@@ -212,6 +244,9 @@ def print_first_use(urls: dict) -> None:
         f"-H 'Content-HMAC: {mac}' --data-binary '{raw.decode()}'\n"
         "Пожертвование через мост Лейки («Попытка», затем «Оплачено») / a donation through the Leyka bridge:\n"
         f"  bash {leyka}\n"
+        f"Timepad: мероприятие №{urls['timepad_event']['id']} закончилось вчера, 36 участников; откройте «Синхронизировать "
+        "мероприятия Timepad» на странице приложения (или список «Участие в мероприятиях» → «Синхронизировать с Timepad»), "
+        f"или / or:\n  b24app timepad sync {urls['timepad_event']['id']} --portal {urls['member_id']}\n"
         f"Второй терминал / a second terminal: source {env_file} && b24app portals\n",
         flush=True,
     )

@@ -51,9 +51,9 @@ class Source:
         return [f"{self.name}/{kind}" for kind in self.kinds] or [self.name]
 
 
-from . import cloudpayments, leyka  # noqa: E402  (a source module needs Source and Work above)
+from . import cloudpayments, leyka, timepad  # noqa: E402  (a source module needs Source and Work above)
 
-SOURCES: list[Source] = [cloudpayments.SOURCE, leyka.SOURCE]
+SOURCES: list[Source] = [cloudpayments.SOURCE, leyka.SOURCE, timepad.SOURCE]
 BY_NAME = {s.name: s for s in SOURCES}
 
 bp = Blueprint("hooks", __name__)

@@ -193,7 +193,8 @@ class AppServer:
         self.flask = create_app({
             "redis_url": redis_url, "public_url": self.url, "bx24_js_url": f"{sandbox.url}/bx24.js",
             "oauth_servers": f"{sandbox.url}/oauth-server", "client_id": self.client_id, "uninstall_settle": 0,
-            "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key", **(extra or {})})  # fmt: skip
+            "client_secret": self.sandbox_app["client_secret"], "secret_key": "test-secret-key",
+            "timepad_api_url": f"{sandbox.url}/timepad", **(extra or {})})  # fmt: skip
         self.redis = self.flask.extensions["redis"]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -362,7 +363,8 @@ def start_worker(app_server, log) -> subprocess.Popen:
                B24APP_OAUTH_SERVERS=s.oauth_servers, B24APP_CLIENT_ID=s.client_id,
                B24APP_CLIENT_SECRET=s.client_secret.get_secret_value(),
                B24APP_SECRET_KEY=s.secret_key.get_secret_value(), B24APP_REDIS_SENTINELS=s.redis_sentinels,
-               B24APP_REDIS_SENTINEL_MASTER=s.redis_sentinel_master, B24APP_REDIS_REPLICAS=str(s.redis_replicas))  # fmt: skip
+               B24APP_REDIS_SENTINEL_MASTER=s.redis_sentinel_master, B24APP_REDIS_REPLICAS=str(s.redis_replicas),
+               B24APP_TIMEPAD_API_URL=s.timepad_api_url)  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "b24app", "worker"], env=env, stdout=log, stderr=log,
                             start_new_session=True)  # fmt: skip
 

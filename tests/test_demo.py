@@ -139,7 +139,9 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 def test_demo_starts_opens_the_app_and_stops_everything():
-    """The demo's portal UI opens the installed app; SIGINT stops redis, sandbox, web and worker."""
+    """The demo's portal UI opens the installed app; its donation lines make deals; its finished Timepad
+    event (36 participants in the fake Timepad) syncs by the printed command; SIGINT stops redis, sandbox,
+    web and worker."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is not installed; the README test command installs it")
     argv = [sys.executable, "-m", "b24app", "demo", "--sandbox-port", str(free_port()),
@@ -169,6 +171,10 @@ def test_demo_starts_opens_the_app_and_stops_everything():
             "the Leyka script made no deal"
         )
         assert deals(webhook)[1]["TITLE"] == "Пожертвование 750.00 RUB: Помощь подопечным"
+        sync = "b24app timepad sync " + wait_for_line(lines, "  b24app timepad sync ")
+        done = subprocess.run(["bash", "-c", f"source .demo/env && {sync}"], capture_output=True, text=True,
+                              timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+        assert done.returncode == 0 and '"created": 36' in done.stdout, done.stderr[-2000:]
         worker = next(p for p in children if "worker" in cmdline(p))
         os.kill(worker, signal.SIGKILL)
         assert wait_for(

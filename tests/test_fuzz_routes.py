@@ -16,7 +16,8 @@ ROUTES = ["/install", "/bitrix/events", "/app", "/app/settings", "/app/review", 
           "/robots/remind", "/robots/%D1%80%D0%BE%D0%B1%D0%BE%D1%82", "/healthz",
           "/hooks/x/cloudpayments/pay", "/hooks/{key}/cloudpayments/pay", "/hooks/{key}/cloudpayments/refund",
           "/hooks/{key}/cloudpayments", "/hooks/{key}/timepad", "/hooks/{key}/leyka", "/app/leyka-bridge.zip", "/app/totals",
-          "/app/cancel-subscription", "/app/cancel-subscription/confirm", "/app/deal-duplicates"]  # fmt: skip
+          "/app/cancel-subscription", "/app/cancel-subscription/confirm", "/app/deal-duplicates",
+          "/app/timepad", "/app/timepad/sync", "/app/timepad/status", "/app/timepad/event"]  # fmt: skip
 NAMES = ["event", "auth", "data", "AUTH_ID", "REFRESH_ID", "member_id", "APPLICATION_TOKEN", "SERVER_ENDPOINT",
          "DOMAIN", "PLACEMENT", "PLACEMENT_OPTIONS", "token", "action", "key", "code", "document_id",
          "properties", "AUTH_EXPIRES", "LANG", "status"]  # fmt: skip
@@ -98,6 +99,7 @@ def installed(portal, app_server):
     with context.registry().change(portal.member_id) as fresh:
         fresh.settings["cloudpayments_secret"] = "fuzz-secret"
         fresh.settings["leyka_secret"] = "fuzz-secret"
+        fresh.settings["timepad_secret"] = "fuzz-secret"
     return app_server, {"member_id": record.member_id, "domain": record.domain, "key": record.key}
 
 

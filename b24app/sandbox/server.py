@@ -5,7 +5,7 @@ import threading
 from flask import Flask, Response, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import automation, control, oauth, rest, ui
+from . import automation, control, oauth, rest, timepad, ui
 from .world import World
 
 CORS_PREFIXES = ("/rest/", "/p/", "/_sandbox/sessions/")
@@ -16,7 +16,15 @@ def create_sandbox_app(world: World) -> Flask:
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["WORLD"] = world
     app.json.ensure_ascii = False
-    for blueprint in (rest.bp, oauth.bp, control.bp, automation.bp, ui.bp):
+    for blueprint in (
+        rest.bp,
+        oauth.bp,
+        control.bp,
+        automation.bp,
+        ui.bp,
+        timepad.api,
+        timepad.control,
+    ):
         app.register_blueprint(blueprint)
 
     @app.after_request

@@ -101,11 +101,13 @@ class EventBinding:
 
 @dataclass(frozen=True)
 class Placement:
-    """A place in the portal's UI that opens an app page at ``path``."""
+    """A place in the portal's UI that opens an app page at ``path``; ``{entityTypeId}`` in the code is
+    the entityTypeId of the template's smart process ``smart_process`` (known once it exists)."""
 
     code: str
     path: str
     title: Label
+    smart_process: str = ""
 
 
 @dataclass(frozen=True)

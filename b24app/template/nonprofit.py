@@ -301,7 +301,7 @@ PARTICIPATION = SmartProcess(
 )
 
 NONPROFIT = Template(
-    version="4",
+    version="5",
     pipelines=PIPELINES,
     lists=LISTS,
     fields=LEAD_FIELDS + CONTACT_FIELDS + COMPANY_FIELDS + DEAL_FIELDS,
@@ -317,6 +317,12 @@ NONPROFIT = Template(
             "CRM_DEAL_DETAIL_TOOLBAR",
             "/app/cancel-subscription",
             L("Отменить подписку", "Cancel subscription"),
+        ),
+        Placement(
+            "CRM_DYNAMIC_{entityTypeId}_LIST_TOOLBAR",
+            "/app/timepad",
+            L("Синхронизировать с Timepad", "Sync with Timepad"),
+            "B24_PARTICIPATION",
         ),
     ),
 )

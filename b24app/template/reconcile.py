@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..bitrix import BitrixClient
-from .items import Pipeline, ReferenceList, SmartProcess, Stage, Template, UserField
+from .items import Pipeline, Placement, ReferenceList, SmartProcess, Stage, Template, UserField
 
 ENTITY_METHODS = {
     "lead": "crm.lead",
@@ -184,6 +184,13 @@ class Reconciler:
                 return typ
         return None
 
+    def placement_code(self, pl: Placement) -> str:
+        """The placement's code, its smart process's entityTypeId filled in when known."""
+        if not pl.smart_process:
+            return pl.code
+        etid = (self.ids["smart_processes"].get(pl.smart_process) or {}).get("entityTypeId")
+        return pl.code.format(entityTypeId=etid) if etid else pl.code
+
     # --- planning -----------------------------------------------------------------------------
 
     def plan(self) -> Plan:
@@ -208,10 +215,11 @@ class Reconciler:
                         for e in state.events)  # fmt: skip
             items.append(Item("event", ev.event, ev.event, "present" if found else "missing"))
         for pl in self.template.placements:
+            code = self.placement_code(pl)
             found = any(
-                (p.get("placement") or p.get("PLACEMENT")) == pl.code for p in state.placements
+                (p.get("placement") or p.get("PLACEMENT")) == code for p in state.placements
             )
-            items.append(Item("placement", pl.code, pl.title.ru, "present" if found else "missing"))
+            items.append(Item("placement", code, pl.title.ru, "present" if found else "missing"))
         for robot in self.robots:
             found = robot["CODE"] in state.robots
             items.append(
@@ -452,10 +460,11 @@ class Reconciler:
             ):
                 cmds[f"ev_{ev.event}"] = ("event.bind", {"event": ev.event, "handler": handler})
         for pl in self.template.placements:
-            if not any(
-                (p.get("placement") or p.get("PLACEMENT")) == pl.code for p in state.placements
+            code = self.placement_code(pl)
+            if "{" not in code and not any(
+                (p.get("placement") or p.get("PLACEMENT")) == code for p in state.placements
             ):
-                cmds[f"pl_{pl.code}"] = ("placement.bind", {"PLACEMENT": pl.code, "HANDLER": self.url(pl.path),
+                cmds[f"pl_{code}"] = ("placement.bind", {"PLACEMENT": code, "HANDLER": self.url(pl.path),
                     "TITLE": pl.title.ru, "LANG_ALL": {"ru": {"TITLE": pl.title.ru}, "en": {"TITLE": pl.title.en}}})  # fmt: skip
         for prop in self.template.product_properties:
             if not any(p.get("CODE") == prop.code for p in state.product_properties):

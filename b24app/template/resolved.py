@@ -7,6 +7,7 @@ values, one batch read cached per portal; every feature asks here instead of for
 
 import json
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from redis import Redis
 
@@ -28,9 +29,38 @@ def field(code: str) -> str:
 
 
 @dataclass(frozen=True)
+class SmartProcessIds:
+    """A smart process's ids: its entityTypeId, type id and default category."""
+
+    entity_type_id: int
+    type_id: int
+    category_id: int
+
+    def stage(self, code: str) -> str:
+        """A stage's STATUS_ID: ``DT<entityTypeId>_<category>:<code>``."""
+        return f"DT{self.entity_type_id}_{self.category_id}:{code}"
+
+    def field(self, code: str) -> str:
+        """A user field's original name: ``UF_CRM_<type id>_<code>`` (reconcile.spa_field_name)."""
+        return f"UF_CRM_{self.type_id}_{code}"
+
+    def item_field(self, code: str) -> str:
+        """The same field as crm.item.* names it (bitrix24-rest.md §4.2): ``ufCrm<type id><Code>``, an
+        underscore kept only between two digits (``UF_CRM_5_17218`` → ``ufCrm5_17218``)."""
+        out = ""
+        for part in self.field(code).lower().split("_"):
+            glue = "_" if out[-1:].isdigit() and part[:1].isdigit() else ""
+            out = part if not out else out + glue + (part if glue else part[:1].upper() + part[1:])
+        return out
+
+
+@dataclass(frozen=True)
 class Resolved:
     pipelines: dict[str, int]
     enums: dict[str, dict[str, int]]  # "deal.UF_CRM_B24_GATEWAY" → {XML_ID: ID}
+    smart_processes: dict[str, dict] = dc_field(
+        default_factory=dict
+    )  # code → {id, entityTypeId, category}
 
     def pipeline(self, code: str) -> int:
         if code not in self.pipelines:
@@ -48,13 +78,38 @@ class Resolved:
         except KeyError:
             raise TemplateNotReady(f"{entity} field {code} has no value {choice} yet") from None
 
+    def smart_process(self, code: str) -> SmartProcessIds:
+        spa = self.smart_processes.get(code) or {}
+        if not spa.get("entityTypeId") or spa.get("category") is None:
+            raise TemplateNotReady(f"smart process {code} is not in the portal yet")
+        return SmartProcessIds(int(spa["entityTypeId"]), int(spa["id"]), int(spa["category"]))
+
 
 def resolve(portal: Portal, client: BitrixClient, redis: Redis) -> Resolved:
     """The portal's template ids; TemplateNotReady while the template is not applied."""
     ids = portal.settings.get("template_ids") or {}
     if not portal.template_version or not ids.get("pipelines"):
         raise TemplateNotReady(f"portal {portal.member_id}: the CRM template is not applied yet")
-    return Resolved(dict(ids["pipelines"]), enums_of(portal.member_id, client, redis))
+    spas = {code: {**spa, "category": default_category(portal.member_id, client, redis, int(spa["entityTypeId"]))}
+            for code, spa in (ids.get("smart_processes") or {}).items() if spa.get("entityTypeId")}  # fmt: skip
+    return Resolved(dict(ids["pipelines"]), enums_of(portal.member_id, client, redis), spas)
+
+
+def default_category(
+    member_id: str, client: BitrixClient, redis: Redis, entity_type_id: int
+) -> int | None:
+    """The default category of a smart process (where its items live), cached a day."""
+    key = portal_key(member_id, "template-spa-category", str(entity_type_id))
+    if (cached := redis.get(key)) is not None:
+        return int(cached)
+    cats = (client.call("crm.category.list", {"entityTypeId": entity_type_id}) or {}).get(
+        "categories"
+    ) or []
+    chosen = next((c for c in cats if c.get("isDefault") in ("Y", True)), cats[0] if cats else None)
+    if chosen is None:
+        return None
+    redis.set(key, int(chosen["id"]), ex=ENUM_TTL)
+    return int(chosen["id"])
 
 
 def enums_of(

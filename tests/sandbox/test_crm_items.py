@@ -436,6 +436,24 @@ def test_spa_item_user_fields_from_userfieldconfig(portal):
     assert [i["id"] for i in listed["items"]] == [item["id"]]
 
 
+def test_spa_boolean_user_fields_are_filtered_by_1_and_0(portal):
+    """§4.2: "Boolean UFs must be filtered with 1/0" (crm-item-list.md); stored and printed as Y/N."""
+    typ = new_spa(portal)
+    field = {
+        "entityId": f"CRM_{typ['id']}",
+        "fieldName": f"UF_CRM_{typ['id']}_SEEN",
+        "userTypeId": "boolean",
+    }
+    portal.result("userfieldconfig.add", {"moduleId": "crm", "field": field})
+    name = f"ufCrm{typ['id']}Seen"
+    yes, no = item_add(portal, 128, **{name: "Y"}), item_add(portal, 128, **{name: "N"})
+    for wanted, expected in ((1, yes), (0, no), ("1", yes), ("0", no)):
+        listed = portal.result("crm.item.list", {"entityTypeId": 128, "filter": {name: wanted}})[
+            "items"
+        ]
+        assert [i["id"] for i in listed] == [expected["id"]] and listed[0][name] == expected[name]
+
+
 def test_spa_item_category_move(portal):
     """§4.5: an SPA item moved to another category starts at that category's first stage (crm-item-update.md)."""
     new_spa(portal, isCategoriesEnabled="Y")

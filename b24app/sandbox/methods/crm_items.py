@@ -650,6 +650,15 @@ def item_matches(row: dict, flt: dict) -> bool:
             results.append(item_matches(row, wanted))
             continue
         op, name = _strip_op(str(key))
+        if upper.get(rec.snake(name)) in ("Y", "N") and str(wanted).lower() in (
+            "0",
+            "1",
+            "true",
+            "false",
+        ):
+            wanted = (
+                "Y" if str(wanted).lower() in ("1", "true") else "N"
+            )  # boolean UFs filter by 1/0 (§4.2)
         if op in NOT_LIKE:
             results.append(not rec.matches(upper, {"%" + rec.snake(name): wanted}))
         else:
