@@ -2,6 +2,7 @@
 dates by Babel in the portal's language, the unsubscribe link always present, and a template that does not
 render refused with its line and reason."""
 
+import functools
 import html
 import re
 import sys
@@ -11,14 +12,62 @@ from decimal import Decimal
 
 from babel.dates import format_date
 from babel.numbers import format_currency
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from . import Letter
 from .texts import FOOTER, VARIABLES, default, reason_in_words
 
-ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 MAX_TEMPLATE = 20_000  # characters of a subject or body a fund may save
+MAX_OUTPUT = 100_000  # characters a rendered part may have
+MAX_ARGUMENT = 1_000  # the largest number a template may repeat, pad or raise by
+LOOPS = (
+    nodes.For,
+    nodes.Macro,
+    nodes.CallBlock,
+)  # a letter needs none, and they are how renders run away
+
+
+class LetterEnvironment(SandboxedEnvironment):
+    """jinja2's sandbox, bounded: no loops or macros, and no repetition, padding, width or power big
+    enough to stall the shared workers (a template runs for every donor of every portal)."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context, operator, left, right):
+        bounded(left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja2's own signature)
+        method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
+        bounded(getattr(method, "__self__", None), *args, *kwargs.values())
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def bounded(*values) -> None:
+    """SecurityError for a number, or a width written in a format string, over MAX_ARGUMENT."""
+    for v in values:
+        if isinstance(v, int) and abs(v) > MAX_ARGUMENT or isinstance(v, str) and WIDTH.search(v):
+            raise SecurityError(
+                f"числа больше {MAX_ARGUMENT} не нужны письму / a number over {MAX_ARGUMENT}"
+            )
+
+
+def guarded(fn):
+    """A filter whose arguments are bounded like calls (filters are called directly, not via ``call``)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        bounded(*args, *kwargs.values())
+        return fn(*args, **kwargs)
+
+    return run
+
+
+WIDTH = re.compile(r"%[-+ #0]*\d{4,}|\{[^{}]*:[^{}]*\d{4,}[^{}]*\}")  # "%10000s", "{:>10000}"
+ENV = LetterEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+ENV.filters = {name: guarded(fn) for name, fn in ENV.filters.items()}
 LOCALES = {"ru": "ru_RU", "en": "en_GB"}
 
 
@@ -79,11 +128,24 @@ def render_part(part: str, source: str, values: dict[str, str]) -> str:
             part, None, f"длиннее {MAX_TEMPLATE} знаков / over {MAX_TEMPLATE} characters"
         )
     try:
-        return ENV.from_string(source).render(values)
+        tree = ENV.parse(source)
+        if loop := next(tree.find_all(LOOPS), None):
+            raise TemplateRefused(part, loop.lineno, "циклы и макросы в письмах не поддерживаются / "
+                                  "loops and macros are not supported in letters")  # fmt: skip
+        text = ENV.from_string(tree).render(values)
+    except TemplateRefused:
+        raise
     except TemplateSyntaxError as exc:
         raise TemplateRefused(part, exc.lineno, exc.message or str(exc)) from None
+    except (RecursionError, MemoryError):
+        raise TemplateRefused(part, None, "шаблон слишком сложен / too deeply nested") from None
     except (TemplateError, ArithmeticError, TypeError, ValueError, AttributeError, KeyError) as exc:
         raise TemplateRefused(part, template_line(), str(exc)) from None
+    if len(text) > MAX_OUTPUT:
+        raise TemplateRefused(
+            part, None, f"письмо длиннее {MAX_OUTPUT} знаков / over {MAX_OUTPUT} characters"
+        )
+    return text
 
 
 def template_line() -> int | None:
