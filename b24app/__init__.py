@@ -104,7 +104,12 @@ def register_error_handlers(app: Flask) -> None:
     def refused(err: InboundError):
         log.info("refused inbound call to %s: %s", request.path, err)
         if request.path.startswith("/hooks/"):
-            source = str((request.view_args or {}).get("source", ""))[:40]
+            from handlers import BY_NAME
+
+            source = str((request.view_args or {}).get("source", ""))
+            source = (
+                source if source in BY_NAME else "unknown"
+            )  # a label per URL would be unbounded
             metrics.add(context.redis(), metrics.REFUSED, source=source, reason=type(err).__name__)
         return jsonify(error=type(err).__name__, message=str(err)), err.status
 
@@ -138,7 +143,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unforeseen(err: Exception):
-        request_id = uuid.uuid4().hex[:12]
+        request_id = g.get("request_id") or uuid.uuid4().hex[:12]
         log.exception("request %s to %s failed", request_id, request.path)
         html, headers = error_page(request_id)
         return html, 500, headers

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     redis_replicas: int = 0
     redis_wait_ms: int = 1000
     ops_password: SecretStr = SecretStr("")  # /metrics (Bearer) and the RQ dashboard (basic auth)
+    smtp_private_hosts: bool = (
+        False  # letters' SMTP may be on private/loopback addresses (own relay; tests)
+    )
     backup_key: SecretStr = SecretStr("")  # encrypts `b24app portals export` files (backup.py)
     json_logs: bool = True  # the web app and workers log JSON; the CLI's own messages stay plain
     # the CloudPayments API: reconcile, backfill, subscription cancel (tests: a stand-in)

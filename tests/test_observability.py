@@ -62,6 +62,13 @@ def test_health_metrics_and_a_request_id_from_webhook_to_rest_calls(portal, ops_
     refused = requests.post(fund.url("pay"), data=body("pay"), timeout=10,
                             headers={"Content-Type": "application/x-www-form-urlencoded", "Content-HMAC": "forged"})  # fmt: skip
     assert refused.status_code == 401
+    for n in range(3):  # made-up sources count as one label, not one series each
+        assert (
+            requests.post(
+                f"{ops_app.url}/hooks/{fund.key}/made-up-{n}", data=b"x", timeout=10
+            ).status_code
+            == 404
+        )
 
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:

@@ -126,13 +126,12 @@ def once(client: BitrixClient, redis: Redis, member_id: str, kind: Kind, key: st
     if state == b"emitted":
         return
     text = f"{text} [{kind}: {key}]"
-    if state is None and noted_before(client, int(deal["ID"]), text):
-        redis.set(mark, "emitted", ex=KEEP)  # Redis lost its marks: the deal's timeline remembers
-        return
-    if state is None:
+    # the deal's timeline remembers a note whose answer was lost, or one Redis forgot: noted once only;
+    # the event is emitted again then (listeners are idempotent), never skipped
+    if state is None and not noted_before(client, int(deal["ID"]), text):
         client.call("crm.timeline.comment.add",
                     {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": int(deal["ID"]), "COMMENT": text}})  # fmt: skip
-        redis.set(mark, "noted", ex=KEEP)
+    redis.set(mark, "noted", ex=KEEP)
     contact = deal.get("CONTACT_ID")
     emit(member_id, DonorEvent(kind=kind, key=key, status=status, deal_id=int(deal["ID"]),
                                contact_id=int(contact) if contact else None))  # fmt: skip

@@ -165,7 +165,10 @@ def merge_group(finder: Finder, redis: Redis, group: Group) -> bool:
     """One group merged after it is read again; False when mergeBatch refused (the reason logged)."""
     fresh = finder.read(group.key)
     if len(fresh) < 2:
-        return True  # merged by an earlier run
+        leave_comment(
+            finder, redis, group.key
+        )  # merged by an earlier run, maybe with its answer lost
+        return True
     group = finder.plan(group.key, fresh)
     commands: dict[str, tuple[str, dict]] = {}
     survivor = group.deals[0]
@@ -190,15 +193,22 @@ def merge_group(finder: Finder, redis: Redis, group: Group) -> bool:
         "crm.entity.mergeBatch",
         {"params": {"entityTypeId": DEAL, "entityIds": ids}},
     )
-    out = finder.client.batch(commands, halt=True)
-    if out.errors or (out.result.get("merge") or {}).get("STATUS") != "SUCCESS":
-        return False
     names = {
         s["STATUS_ID"]: s["NAME"]
         for s in finder.client.call("crm.status.list", {"filter": {"STATUS_ID": group.stage}}) or []
     }
-    finder.client.call("crm.timeline.comment.add", {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": group.survivor,
-                                                               "COMMENT": comment_text(group, names)}})  # fmt: skip
+    # the dropped values live only in this comment: kept before the merge, so a lost answer keeps them
+    pending = comment_key(finder.member_id, group.key)
+    redis.set(
+        pending,
+        json.dumps({"key": group.key, "deal": group.survivor, "text": comment_text(group, names)}),
+        ex=KEEP,
+    )
+    out = finder.client.batch(commands, halt=True)
+    if out.errors or (out.result.get("merge") or {}).get("STATUS") != "SUCCESS":
+        redis.delete(pending)
+        return False
+    leave_comment(finder, redis, group.key)
     if finder.ours:
         redis.delete(
             deal_key(finder.member_id, group.key)
@@ -207,11 +217,34 @@ def merge_group(finder: Finder, redis: Redis, group: Group) -> bool:
     return True
 
 
+def comment_key(member_id: str, key: str) -> str:
+    return portal_key(member_id, "deal-merge", key, "comment")
+
+
+def leave_comment(finder: Finder, redis: Redis, key: str) -> None:
+    """The merge's pending comment on the survivor, unless its timeline already has it."""
+    raw = redis.get(comment_key(finder.member_id, key))
+    if raw is None:
+        return
+    pending = json.loads(raw)
+    filter_ = {"ENTITY_TYPE": "deal", "ENTITY_ID": pending["deal"]}
+    comments = finder.client.call("crm.timeline.comment.list", {"filter": filter_}) or []
+    if not any(c.get("COMMENT") == pending["text"] for c in comments):
+        finder.client.call(
+            "crm.timeline.comment.add", {"fields": {**filter_, "COMMENT": pending["text"]}}
+        )
+    redis.delete(comment_key(finder.member_id, key))
+
+
 def merge_groups(client: BitrixClient, redis: Redis, member_id: str, groups: list[Group],
                  pipeline: int | None = None, key_field: str | None = None,
                  progress: Progress | None = None) -> list[bool]:  # fmt: skip
     """Every group merged, one by one; whether each was."""
     finder = Finder(client, redis, member_id, pipeline, key_field)
+    for raw in redis.scan_iter(
+        comment_key(member_id, "*"), count=500
+    ):  # earlier merges' answers lost
+        leave_comment(finder, redis, json.loads(redis.get(raw) or "{}").get("key", ""))
     done = []
     for n, group in enumerate(groups, 1):
         done.append(merge_group(finder, redis, group))

@@ -3,7 +3,9 @@ the portal's connected mailbox (bitrix24-rest.md §4.10), the fund's SMTP server
 ``sendEmail`` (external-services.md §4). A refusal that retrying will not cure is ``LetterRefused`` (shown
 on the app page and the deal's timeline); anything else is raised for the job's retries."""
 
+import ipaddress
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,16 +91,20 @@ def message_of(settings: dict, letter: Outgoing) -> EmailMessage:
 
 
 def via_smtp(settings: dict, letter: Outgoing, client: BitrixClient | None = None) -> str:
-    """The fund's SMTP server: ``smtp_tls`` starttls (default), ssl or none; login when a user is set."""
+    """The fund's SMTP server: ``smtp_tls`` starttls (default), ssl or none; login when a user is set.
+    The host must resolve to a public address on a mail port (unless the deployment allows private
+    hosts), and the connection goes to the address checked, not to a second lookup."""
     host, tls = settings.get("smtp_host") or "", settings.get("smtp_tls") or "starttls"
     if not host:
         raise LetterRefused("не задан SMTP-сервер / smtp_host is not set")
     port = int(settings.get("smtp_port") or (465 if tls == "ssl" else 587))
+    address = smtp_address(host, port)
     msg = message_of(settings, letter)
     try:
-        kind = smtplib.SMTP_SSL if tls == "ssl" else smtplib.SMTP
+        kind = pinned(smtplib.SMTP_SSL if tls == "ssl" else smtplib.SMTP)
         extra = {"context": ssl.create_default_context()} if tls == "ssl" else {}
-        with kind(host, port, timeout=TIMEOUT, **extra) as smtp:
+        with kind(host, timeout=TIMEOUT, **extra) as smtp:
+            smtp.connect(address, port)
             if tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             if settings.get("smtp_user"):
@@ -117,6 +123,42 @@ def via_smtp(settings: dict, letter: Outgoing, client: BitrixClient | None = Non
     except smtplib.SMTPNotSupportedError as exc:
         raise LetterRefused(f"SMTP: {exc}") from exc
     return msg["Message-ID"]
+
+
+MAIL_PORTS = (25, 465, 587, 2525)
+
+
+def smtp_address(host: str, port: int) -> str:
+    """The address to connect to; LetterRefused for a private, loopback or reserved one, or a port that
+    is not a mail port (the settings are a portal admin's: not a way into the deployment's network)."""
+    from .. import context
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise LetterRefused(f"SMTP-сервер {host[:80]!r} не найден / not found") from exc
+    address = ipaddress.ip_address(found[0][4][0])
+    if context.settings().smtp_private_hosts:
+        return str(address)
+    if not address.is_global or port not in MAIL_PORTS:
+        raise LetterRefused("SMTP-сервер должен быть в интернете, порт 25, 465, 587 или 2525 / "
+                            "the SMTP server must be a public host on port 25, 465, 587 or 2525")  # fmt: skip
+    return str(address)
+
+
+def pinned(kind: type[smtplib.SMTP]) -> type[smtplib.SMTP]:
+    """``kind`` whose socket goes to the address given to ``connect`` while TLS checks the host's name."""
+
+    class Pinned(kind):
+        def __init__(self, name: str, **kwargs):
+            self.name = name
+            super().__init__(**kwargs)
+
+        def _get_socket(self, host, port, timeout):
+            self._host = self.name  # smtplib verifies the certificate against _host
+            return super()._get_socket(host, port, timeout)
+
+    return Pinned
 
 
 def via_unisender(settings: dict, letter: Outgoing, client: BitrixClient | None = None) -> str:

@@ -4,9 +4,10 @@ made-up one until the first arrives), and the test letter sent at once through t
 import json
 import time
 from datetime import UTC, datetime
+from email.utils import getaddresses
 
 from .. import context
-from ..portals import Portal
+from ..portals import Portal, portal_key
 from . import Letter
 from .channels import LetterRefused, Outgoing, channel_of, send
 from .render import Facts, Rendered, render, variables
@@ -45,12 +46,22 @@ def preview(portal: Portal, letter: Letter, templates: dict | None) -> Rendered:
     return render(letter, templates or template_of(portal.member_id, letter), lang, values)
 
 
+TESTS_PER_HOUR = 10  # the test letter is for checking the channel, not a way to mail anyone
+
+
 def send_test(portal: Portal, letter: Letter, to: str) -> str:
     """Send ``letter`` rendered on the sample to ``to`` now; LetterRefused says why it cannot go."""
-    if "@" not in to or len(to) > 200:
+    addresses = getaddresses([to])
+    if len(addresses) != 1 or "@" not in addresses[0][1] or len(to) > 200:
         raise LetterRefused(
-            "укажите адрес для тестового письма / give an address for the test letter"
+            "укажите один адрес для тестового письма / give one address for the test letter"
         )
+    to = addresses[0][1]
+    hour = portal_key(portal.member_id, "letters", "tests", str(int(time.time() // 3600)))
+    redis = context.redis()
+    if redis.pipeline().incr(hour).expire(hour, 3600).execute()[0] > TESTS_PER_HOUR:
+        raise LetterRefused(f"не больше {TESTS_PER_HOUR} тестовых писем в час / "
+                            f"at most {TESTS_PER_HOUR} test letters an hour")  # fmt: skip
     rendered = preview(portal, letter, None)
     contact = sample(portal.member_id).get("contact_id")
     if channel_of(portal.settings) == "bitrix24" and not contact:

@@ -325,6 +325,12 @@ def deliver(redis: Redis, portal: Portal, client: BitrixClient, resolved: Resolv
             return finish(
                 redis, portal, client, resolved, deals, contact_id, lid, entry, kind, "sent (found)"
             )
+        if (
+            channel_of(portal.settings) != "bitrix24"
+        ):  # SMTP and Unisender cannot be asked whether it went
+            return refused(redis, portal, client, entry, contact_id, lid, kind,
+                           "ответ сервера потерян, письмо не отправлено повторно / the server's answer was "
+                           "lost; not sent again, so the donor may or may not have it")  # fmt: skip
     deal = deals.get(int(entry["deal_id"])) if entry.get("deal_id") else None
     letter = compose(portal, kind, facts_of(entry, donor, deal), contact_id, email_of(donor), uid)
     try:

@@ -3,6 +3,7 @@
 mergeBatch refuses conflicting values as bitrix24-rest.md §4.4 describes.
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -138,3 +139,32 @@ def test_the_app_page_finds_then_merges_as_jobs(fund):
     page = requests.post(f"{fund.portal.sandbox.url}/_sandbox/portals/{fund.portal.member_id}/placements/open",
                          json={"client_id": fund.app.client_id, "placement": "LEFT_MENU"}, timeout=10).json()  # fmt: skip
     assert "Найдено групп: 0" in page["html"]
+
+
+def test_a_merge_whose_answer_was_lost_still_leaves_its_comment(fund, old, capsys, monkeypatch):
+    """mergeBatch is applied but its answer lost: the dropped values live only in the comment, so it was
+    kept before the merge and the re-run writes it on the survivor once."""
+    from b24app.bitrix import BitrixClient, BitrixUnavailable
+
+    cat, made = old
+    real, lost = BitrixClient._post, []
+
+    async def answer_lost(self, method, params, token):
+        answer = await real(self, method, params, token)
+        if method == "batch" and "mergeBatch" in str(params) and not lost:
+            lost.append(1)
+            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
+        return answer
+
+    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    args = ["--pipeline", str(cat), "--key-field", KEY, "--apply"]
+    with contextlib.suppress(
+        BitrixUnavailable
+    ):  # the CLI says the run failed; its job would be retried
+        main(["donations", "merge-duplicates", "--portal", fund.portal.member_id, *args])
+    capsys.readouterr()
+    run(fund, capsys, *args)
+    assert lost and len(deals(fund, cat)) == len(made)
+    for key in ("101", "102"):  # the groups (103 has one deal)
+        notes = fund.portal.result("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": made[key][0]}})  # fmt: skip
+        assert sum("Объединены сделки платежа" in n["COMMENT"] for n in notes) == 1, (key, notes)

@@ -203,3 +203,30 @@ def test_a_portal_whose_template_predates_the_deals_status_still_keeps_the_donor
     recurrent(fund, "Active")
     assert state(fund) == ("ACTIVE", None)
     assert fund.deals()[0]["UF_CRM_B24_SUBSCRIPTION_ID"] == SUB
+
+
+def test_a_lost_answer_to_the_event_note_still_emits_the_event(fund, heard, clock, monkeypatch):
+    """The card-expiring note reaches the deal but its answer is lost: the retry finds the note and emits
+    the event (the letter depends on it), and the note is not written twice."""
+    from b24app.bitrix import BitrixClient, BitrixUnavailable
+
+    first_payment(fund, START - timedelta(days=3))
+    recurrent(fund, "Active")
+    real, lost = BitrixClient._post, []
+
+    async def answer_lost(self, method, params, token):
+        answer = await real(self, method, params, token)
+        if method == "crm.timeline.comment.add" and "card_expiring" in str(params) and not lost:
+            lost.append(1)
+            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
+        return answer
+
+    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    with pytest.raises(BitrixUnavailable):
+        daily(fund)
+    daily(fund)
+    clock.shift(timedelta(days=1))
+    daily(fund)
+    assert lost and [e.kind for e in heard].count(events.Kind.CARD_EXPIRING) >= 1
+    notes = fund.portal.result("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal"}})
+    assert sum("card_expiring" in n["COMMENT"] for n in notes) == 1

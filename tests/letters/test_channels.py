@@ -49,7 +49,31 @@ def smtp_server():
     controller.stop()
 
 
-def test_smtp_letter_arrives_at_the_fund_smtp_server(fund, smtp_server):
+@pytest.fixture
+def private_smtp(monkeypatch):
+    """The deployment allows SMTP on private addresses (B24APP_SMTP_PRIVATE_HOSTS): the local server."""
+    from b24app import context
+
+    monkeypatch.setattr(context.settings(), "smtp_private_hosts", True)
+
+
+def test_an_smtp_host_inside_the_network_is_refused(fund, smtp_server):
+    """By default a portal admin's smtp_host may not be a loopback or private address, nor a port other
+    than a mail port: the letter is a permanent failure saying so, and nothing reaches that server."""
+    controller, inbox = smtp_server
+    fund.configure(
+        letter_channel="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=str(controller.port),
+        smtp_tls="none",
+    )
+    fund.pay("8003")
+    fund.app.run_jobs()
+    [failure] = listed(fund.portal.member_id, "failures")
+    assert "public host on port 25, 465, 587 or 2525" in failure["reason"] and inbox.messages == []
+
+
+def test_smtp_letter_arrives_at_the_fund_smtp_server(fund, smtp_server, private_smtp):
     """letter_channel smtp: the welcome arrives at the SMTP server, From the fund, To the donor, with the
     amount, the name and the unsubscribe link (also as List-Unsubscribe); nothing goes through the portal."""
     controller, inbox = smtp_server
@@ -74,7 +98,7 @@ def test_smtp_letter_arrives_at_the_fund_smtp_server(fund, smtp_server):
     assert fund.outbox() == [] and fund.thanks("8001") == "THANKED"
 
 
-def test_smtp_refusal_is_a_permanent_failure(fund, smtp_server):
+def test_smtp_refusal_is_a_permanent_failure(fund, smtp_server, private_smtp):
     """The SMTP server refuses the recipient (550): no retry, the reason on the page's list and the deal."""
     controller, inbox = smtp_server
     inbox.refuse = "550 No such user"
@@ -143,3 +167,38 @@ def test_unisender_error_for_an_unconfirmed_sender_is_a_permanent_failure(fund):
         and "unconfirmed_sender" in failure["reason"]
     )
     assert fund.thanks("8102") == "WAITING"
+
+
+def test_an_smtp_letter_whose_answer_was_lost_is_not_sent_again(
+    fund, smtp_server, private_smtp, monkeypatch
+):
+    """The SMTP server takes the letter and the connection drops before its answer: SMTP cannot be asked
+    whether it went, so the retry does not send a second copy; the letter is listed as a failure saying
+    the answer was lost (a person decides)."""
+    import smtplib
+
+    from tests.letters.test_letter_guarantees import run_retries_now
+
+    controller, inbox = smtp_server
+    fund.configure(
+        letter_channel="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=str(controller.port),
+        smtp_tls="none",
+    )
+    real, lost = smtplib.SMTP.send_message, []
+
+    def answer_lost(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        if not lost:
+            lost.append(1)
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return out
+
+    monkeypatch.setattr(smtplib.SMTP, "send_message", answer_lost)
+    fund.pay("9101", amount="700.00")
+    fund.app.run_jobs()
+    run_retries_now(fund)
+    assert lost and len(inbox.messages) == 1
+    [failure] = listed(fund.portal.member_id, "failures")
+    assert "answer was lost" in failure["reason"]

@@ -137,3 +137,27 @@ def test_the_chosen_channel_shows_its_fields(fund, sandbox, page):
     assert frame.is_visible("input[name=unisender_list_id]") and not frame.is_visible(
         "input[name=smtp_host]"
     )
+
+
+def test_the_test_letter_goes_to_one_address_at_most_ten_times_an_hour(fund):
+    """«Отправить тестовое письмо» is for checking the channel: several recipients are refused in words,
+    and the eleventh test letter in an hour is refused (it is not a way to mail anyone)."""
+    fund.pay("9003")
+    fund.app.run_jobs()
+    sent_before = len(fund.outbox())
+    form = {"token": token_of(fund), "kind": "welcome_one_time"}
+    many = requests.post(fund.app.url + "/app/letters/test", timeout=10,
+                         data=form | {"to": "a@example.org, b@example.org"})  # fmt: skip
+    assert "give one address for the test letter" in many.text
+    for _ in range(10):
+        requests.post(
+            fund.app.url + "/app/letters/test", data=form | {"to": "me@example.org"}, timeout=10
+        )
+    assert len(fund.outbox()) == sent_before + 10
+    eleventh = requests.post(
+        fund.app.url + "/app/letters/test", data=form | {"to": "me@example.org"}, timeout=10
+    )
+    assert (
+        "at most 10 test letters an hour" in eleventh.text
+        and len(fund.outbox()) == sent_before + 10
+    )
