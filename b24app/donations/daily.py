@@ -7,10 +7,10 @@
 - A deal still at «Начато» 48 hours after the payment began moves to «Отказ» (the gateway session died),
   with a timeline comment, under the payment's lease so that it never overtakes a delivery.
 
-Each event is noted once: a timeline comment on the deal (naming the event's key), a mark in Redis, then
-the event; the mark says "emitted" only after the listeners had it, so a job that died in between emits it
-on its retry, and a job run any number of times more emits nothing. Should Redis lose its marks, the
-deal's timeline still holds the comment, and the event is not emitted again.
+Each event is emitted once: first the event, then a timeline comment on the deal naming its key, then a
+mark in Redis. A job that died (or lost the comment's answer) before the comment emits it again on its
+retry (listeners are idempotent); once the comment is there the event went out, so neither a retry, nor a
+job run any number of times more, nor a Redis that lost its marks emits it again.
 """
 
 import logging
@@ -120,21 +120,17 @@ def moment(deal: dict) -> datetime:
 
 def once(client: BitrixClient, redis: Redis, member_id: str, kind: Kind, key: str, deal: dict,
          status: str, text: str) -> None:  # fmt: skip
-    """Note the event on the deal and emit it, once per key (see the module docstring)."""
+    """Emit the event and note it on the deal, once per key (see the module docstring)."""
     mark = mark_key(member_id, kind, key)
-    state = redis.get(mark)
-    if state == b"emitted":
+    if redis.get(mark) == b"emitted":
         return
     text = f"{text} [{kind}: {key}]"
-    # the deal's timeline remembers a note whose answer was lost, or one Redis forgot: noted once only;
-    # the event is emitted again then (listeners are idempotent), never skipped
-    if state is None and not noted_before(client, int(deal["ID"]), text):
+    if not noted_before(client, int(deal["ID"]), text):
+        contact = deal.get("CONTACT_ID")
+        emit(member_id, DonorEvent(kind=kind, key=key, status=status, deal_id=int(deal["ID"]),
+                                   contact_id=int(contact) if contact else None))  # fmt: skip
         client.call("crm.timeline.comment.add",
                     {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": int(deal["ID"]), "COMMENT": text}})  # fmt: skip
-    redis.set(mark, "noted", ex=KEEP)
-    contact = deal.get("CONTACT_ID")
-    emit(member_id, DonorEvent(kind=kind, key=key, status=status, deal_id=int(deal["ID"]),
-                               contact_id=int(contact) if contact else None))  # fmt: skip
     redis.set(mark, "emitted", ex=KEEP)
     log.info("portal %s: %s %s", member_id, kind, key)
 
