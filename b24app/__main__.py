@@ -103,6 +103,7 @@ def backup_command(args: argparse.Namespace) -> int:
         if args.action == "export":
             blob = backup.export(registry, key)
             fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
             with os.fdopen(fd, "wb") as out:
                 out.write(blob)
             print(f"{len(registry.all())} portal(s) written to {args.file}")

@@ -33,6 +33,8 @@ def test_export_then_import_into_an_empty_redis_gives_working_portals(
     """The restored portal answers REST calls with its restored tokens; the file is unreadable without the
     backup key, and is not plain JSON; a second import keeps what is there unless --replace."""
     backup = tmp_path / "registry.b24"
+    backup.write_bytes(b"an older file, readable by all")
+    backup.chmod(0o644)
     out = cli("export", str(backup), redis_url=redis_url, secret="test-secret")
     assert out.returncode == 0 and "1 portal(s) written" in out.stdout, out.stderr
     assert oct(backup.stat().st_mode & 0o777) == "0o600"
