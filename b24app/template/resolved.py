@@ -5,7 +5,9 @@ values, one batch read cached per portal; every feature asks here instead of for
 ``UF_CRM_…`` inline.
 """
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
@@ -58,9 +60,11 @@ class SmartProcessIds:
 class Resolved:
     pipelines: dict[str, int]
     enums: dict[str, dict[str, int]]  # "deal.UF_CRM_B24_GATEWAY" → {XML_ID: ID}
-    smart_processes: dict[str, dict] = dc_field(
-        default_factory=dict
-    )  # code → {id, entityTypeId, category}
+    smart_processes: dict[str, dict] = dc_field(default_factory=dict)  # code → {id, entityTypeId}
+    # a smart process's default category, read only when asked for (one request, cached a day)
+    category_of: Callable[[int], int | None] = dc_field(
+        default=lambda _: None, compare=False, repr=False
+    )
 
     def pipeline(self, code: str) -> int:
         if code not in self.pipelines:
@@ -80,9 +84,10 @@ class Resolved:
 
     def smart_process(self, code: str) -> SmartProcessIds:
         spa = self.smart_processes.get(code) or {}
-        if not spa.get("entityTypeId") or spa.get("category") is None:
+        category = self.category_of(int(spa["entityTypeId"])) if spa.get("entityTypeId") else None
+        if category is None:
             raise TemplateNotReady(f"smart process {code} is not in the portal yet")
-        return SmartProcessIds(int(spa["entityTypeId"]), int(spa["id"]), int(spa["category"]))
+        return SmartProcessIds(int(spa["entityTypeId"]), int(spa["id"]), int(category))
 
 
 def resolve(portal: Portal, client: BitrixClient, redis: Redis) -> Resolved:
@@ -90,9 +95,13 @@ def resolve(portal: Portal, client: BitrixClient, redis: Redis) -> Resolved:
     ids = portal.settings.get("template_ids") or {}
     if not portal.template_version or not ids.get("pipelines"):
         raise TemplateNotReady(f"portal {portal.member_id}: the CRM template is not applied yet")
-    spas = {code: {**spa, "category": default_category(portal.member_id, client, redis, int(spa["entityTypeId"]))}
-            for code, spa in (ids.get("smart_processes") or {}).items() if spa.get("entityTypeId")}  # fmt: skip
-    return Resolved(dict(ids["pipelines"]), enums_of(portal.member_id, client, redis), spas)
+    spas = {
+        code: spa
+        for code, spa in (ids.get("smart_processes") or {}).items()
+        if spa.get("entityTypeId")
+    }
+    return Resolved(dict(ids["pipelines"]), enums_of(portal.member_id, client, redis), spas,
+                    functools.partial(default_category, portal.member_id, client, redis))  # fmt: skip
 
 
 def default_category(
