@@ -403,3 +403,21 @@ def kill_group(proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     proc.wait(10)
+
+
+def lose_answer(monkeypatch, method: str, needle: str) -> list:
+    """The first REST call of ``method`` whose params name ``needle`` is applied and its answer lost
+    (BitrixUnavailable); returns a list that holds one item once that happened."""
+    from b24app.bitrix import BitrixClient, BitrixUnavailable
+
+    real, lost = BitrixClient._post, []
+
+    async def answer_lost(self, called, params, token):
+        answer = await real(self, called, params, token)
+        if called == method and needle in str(params) and not lost:
+            lost.append(1)
+            raise BitrixUnavailable("NETWORK", "read timeout", 0, called)
+        return answer
+
+    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    return lost

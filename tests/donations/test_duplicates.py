@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from b24app.__main__ import main
+from tests.conftest import lose_answer
 from tests.handlers.test_cloudpayments import Fund
 
 KEY = "UF_CRM_OLD_PAY_ID"
@@ -144,19 +145,10 @@ def test_the_app_page_finds_then_merges_as_jobs(fund):
 def test_a_merge_whose_answer_was_lost_still_leaves_its_comment(fund, old, capsys, monkeypatch):
     """mergeBatch is applied but its answer lost: the dropped values live only in the comment, so it was
     kept before the merge and the re-run writes it on the survivor once."""
-    from b24app.bitrix import BitrixClient, BitrixUnavailable
+    from b24app.bitrix import BitrixUnavailable
 
     cat, made = old
-    real, lost = BitrixClient._post, []
-
-    async def answer_lost(self, method, params, token):
-        answer = await real(self, method, params, token)
-        if method == "batch" and "mergeBatch" in str(params) and not lost:
-            lost.append(1)
-            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
-        return answer
-
-    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    lost = lose_answer(monkeypatch, "batch", "mergeBatch")
     args = ["--pipeline", str(cat), "--key-field", KEY, "--apply"]
     with contextlib.suppress(
         BitrixUnavailable

@@ -19,6 +19,7 @@ from b24app.donations import events
 from b24app.donations.daily import donations_daily
 from b24app.donations.recurring import cases
 from b24app.portals import portal_key
+from tests.conftest import lose_answer
 from tests.handlers.test_cloudpayments import Fund, body
 
 SUB = "sc_8cf8a9338fb8ebf7202b08d09c938"
@@ -208,20 +209,11 @@ def test_a_portal_whose_template_predates_the_deals_status_still_keeps_the_donor
 def test_a_lost_answer_to_the_event_note_still_emits_the_event(fund, heard, clock, monkeypatch):
     """The card-expiring note reaches the deal but its answer is lost: the retry finds the note and emits
     the event (the letter depends on it), and the note is not written twice."""
-    from b24app.bitrix import BitrixClient, BitrixUnavailable
+    from b24app.bitrix import BitrixUnavailable
 
     first_payment(fund, START - timedelta(days=3))
     recurrent(fund, "Active")
-    real, lost = BitrixClient._post, []
-
-    async def answer_lost(self, method, params, token):
-        answer = await real(self, method, params, token)
-        if method == "crm.timeline.comment.add" and "card_expiring" in str(params) and not lost:
-            lost.append(1)
-            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
-        return answer
-
-    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    lost = lose_answer(monkeypatch, "crm.timeline.comment.add", "card_expiring")
     with pytest.raises(BitrixUnavailable):
         daily(fund)
     daily(fund)

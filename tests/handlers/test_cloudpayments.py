@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from b24app import context
 from handlers.cloudpayments import sign, signatures
+from tests.conftest import lose_answer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cloudpayments"
 SECRET = "8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d"
@@ -447,20 +448,11 @@ def test_a_pay_after_its_checks_job_costs_one_request(fund):
 def test_a_lost_answer_to_the_create_is_not_sent_again_and_one_deal_stays(fund, monkeypatch):
     """The write batch reached the portal but its answer was lost: not re-sent; the job's retry finds
     the deal and there is one."""
-    from b24app.bitrix import BitrixClient, BitrixUnavailable
+    from b24app.bitrix import BitrixUnavailable
     from b24app.donations.intake import record_donation
     from handlers.cloudpayments import parse
 
-    real, lost = BitrixClient._post, []
-
-    async def answer_lost(self, method, params, token):
-        answer = await real(self, method, params, token)
-        if method == "batch" and "crm.deal.add" in str(params) and not lost:
-            lost.append(1)
-            raise BitrixUnavailable("NETWORK", "read timeout", 0, method)
-        return answer
-
-    monkeypatch.setattr(BitrixClient, "_post", answer_lost)
+    lost = lose_answer(monkeypatch, "batch", "crm.deal.add")
     work = parse(body("pay"), {}, "pay")
     with pytest.raises(BitrixUnavailable):
         record_donation(fund.portal.member_id, work.payload)
