@@ -395,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("web", "worker"):
         from . import context, logs
+        from .config import unsafe_secret_key
+
+        refused = unsafe_secret_key(context.settings(), os.environ.get("LANG", "").startswith("en"))
+        if refused:
+            print(refused, file=sys.stderr)
+            return 2
 
         if context.settings().json_logs:
             logs.use_json()

@@ -3,6 +3,9 @@
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_SECRET_KEY = "dev-only-change-me"
+MIN_SECRET_KEY = 12
+
 
 class Settings(BaseSettings):
     """Deployment settings; secrets are SecretStr so they never print."""
@@ -13,7 +16,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:5000"
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
-    secret_key: SecretStr = SecretStr("dev-only-change-me")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     bx24_js_url: str = "//api.bitrix24.com/api/v1/"
     uninstall_settle: float = (
         60.0  # seconds every ONAPPUNINSTALL must agree on CLEAN before data goes
@@ -34,3 +37,21 @@ class Settings(BaseSettings):
     # the CloudPayments API: reconcile, backfill, subscription cancel (tests: a stand-in)
     cloudpayments_api_url: str = "https://api.cloudpayments.ru"
     timepad_api_url: str = "https://api.timepad.ru"  # the demo: the sandbox world's fake Timepad
+
+
+def unsafe_secret_key(settings: Settings, english: bool = False) -> str | None:
+    """Why this secret key must not serve portals (one line for the operator), or None when it may."""
+    key = settings.secret_key.get_secret_value()
+    if key == DEV_SECRET_KEY:
+        return (
+            "B24APP_SECRET_KEY is not set: anyone could forge the app's forms and read its records"
+            if english
+            else "B24APP_SECRET_KEY не задан: с ключом по умолчанию любой подделает формы приложения и прочтёт его записи"
+        )
+    if len(key) < MIN_SECRET_KEY:
+        return (
+            f"B24APP_SECRET_KEY is shorter than {MIN_SECRET_KEY} characters"
+            if english
+            else f"B24APP_SECRET_KEY короче {MIN_SECRET_KEY} символов"
+        )
+    return None

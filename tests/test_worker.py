@@ -12,7 +12,7 @@ def test_worker_runs_a_queued_job(redis_url):
     """A job queued on "default" is run by `b24app worker --burst` and its result stored."""
     redis = Redis.from_url(redis_url)
     job = Queue("default", connection=redis).enqueue("operator.add", 2, 3)
-    env = {**os.environ, "B24APP_REDIS_URL": redis_url}
+    env = {**os.environ, "B24APP_REDIS_URL": redis_url, "B24APP_SECRET_KEY": "test-secret-key"}
     subprocess.run([sys.executable, "-m", "b24app", "worker", "--burst"], env=env, check=True, timeout=60,
                    capture_output=True)  # fmt: skip
     job.refresh()
@@ -27,7 +27,7 @@ def test_an_idle_worker_stops_on_sigterm_with_its_scheduler(redis_url, tmp_path)
 
     from tests.conftest import descendants
 
-    env = {**os.environ, "B24APP_REDIS_URL": redis_url}
+    env = {**os.environ, "B24APP_REDIS_URL": redis_url, "B24APP_SECRET_KEY": "test-secret-key"}
     with open(tmp_path / "worker.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "b24app", "worker"], env=env, stdout=log, stderr=log
@@ -47,3 +47,24 @@ def running(pid: int) -> bool:
 
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "zombie" not in status.read_text()
+
+
+def test_web_and_worker_refuse_the_default_secret_key(redis_url):
+    """With B24APP_SECRET_KEY unset (anyone could sign the app's forms), `b24app web`, `b24app worker`
+    and the WSGI entry point refuse to start with one line saying why, in the operator's language."""
+    env = {k: v for k, v in os.environ.items() if k != "B24APP_SECRET_KEY"}
+    env.update(B24APP_REDIS_URL=redis_url, LANG="C.UTF-8")
+    for argv in (["web", "--port", "1"], ["worker", "--burst"]):
+        run = subprocess.run([sys.executable, "-m", "b24app", *argv], env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+        assert run.returncode == 2
+        assert run.stderr.strip().splitlines() == [
+            "B24APP_SECRET_KEY не задан: с ключом по умолчанию любой подделает формы приложения и прочтёт его записи"
+        ]
+    wsgi = subprocess.run([sys.executable, "-c", "import wsgi"], env={**env, "LANG": "en_US.UTF-8"},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert wsgi.returncode == 1
+    assert "B24APP_SECRET_KEY is not set" in wsgi.stderr
+    short = subprocess.run([sys.executable, "-m", "b24app", "worker", "--burst"],
+                           env={**env, "B24APP_SECRET_KEY": "short"}, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert short.returncode == 2 and "короче 12 символов" in short.stderr
