@@ -4,8 +4,9 @@ A subscription is found by its id on the deals («ID подписки»). A firs
 subscription id (external-services.md §3.5), so a subscription no deal names yet is linked by what its
 notification carries: the donor by e-mail (``Email``, or an ``AccountId`` that is one), then that donor's
 one recurring gift of the same amount without a subscription id, which gets the id. Where that is
-ambiguous (no donor, several donors, no such gift or several) the state goes on the donor alone, or
-nowhere, and the case is kept for the app page.
+ambiguous the case is kept for the app page, and the state goes on the donor alone only when that one
+donor has several such gifts: an e-mail by itself (no donor, several, or one without such a gift) proves
+too little to write on anyone.
 """
 
 import json
@@ -94,7 +95,7 @@ def keep_subscription(client: BitrixClient, redis: Redis, member_id: str, resolv
             deals, link = gifts, True
         else:
             note_case(redis, member_id, change, contacts, len(gifts))
-            contacts = contacts if len(contacts) == 1 else []
+            contacts = contacts if len(contacts) == 1 and gifts else []
     state = STATES.get(change.status, "ACTIVE")
     commands: dict[str, tuple[str, dict]] = {}
     expiry = next(

@@ -222,3 +222,16 @@ def test_a_lost_answer_to_the_event_note_still_emits_the_event(fund, heard, cloc
     assert lost and [e.kind for e in heard].count(events.Kind.CARD_EXPIRING) >= 1
     notes = fund.portal.result("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal"}})
     assert sum("card_expiring" in n["COMMENT"] for n in notes) == 1
+
+
+def test_an_email_alone_writes_no_subscription_onto_a_donor_without_such_a_gift(fund, heard):
+    """A Recurrent whose e-mail belongs to a donor who never gave a recurring gift of that amount (a
+    relative sharing the address, say): nothing is written on that donor; the case is listed instead."""
+    fund.deliver("pay", body("pay", DateTime=when(START - timedelta(days=1))))
+    fund.app.run_jobs()
+    [deal] = fund.deals()
+    assert deal["TYPE_ID"] != "B24_RECURRING"
+    recurrent(fund, "Cancelled")
+    assert state(fund) == (None, None)
+    [case] = cases(context.redis(), fund.portal.member_id)
+    assert (case["subscription"], case["why"]) == (SUB, "no recurring gift of this amount")
