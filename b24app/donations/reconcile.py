@@ -244,11 +244,20 @@ def cancel_subscription(member_id: str, deal_id: int, subscription: str, user_id
     api_of(portal).post("/subscriptions/cancel", {"Id": subscription},
                         request_id=f"b24-cancel-{member_id}-{subscription}")  # fmt: skip
     mark = portal_key(member_id, "subscription-cancelled", subscription)
-    if redis.set(mark, user_id, nx=True, ex=KEEP):
-        text = f"Подписка {subscription} отменена в CloudPayments по запросу пользователя (ID {user_id})."
-        context.client(member_id).call("crm.timeline.comment.add",
-                                       {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal_id, "COMMENT": text}})  # fmt: skip
+    if not redis.exists(mark):
+        note_cancelled(context.client(member_id), deal_id, subscription, user_id)
+        redis.set(mark, user_id, ex=KEEP)
     change = SubscriptionChange(source="cloudpayments", subscription_id=subscription, status="Cancelled",
                                 delivery=f"cancel-{subscription}")  # fmt: skip
     record_subscription(member_id, change.model_dump(mode="json"))
     return f"subscription {subscription} cancelled"
+
+
+def note_cancelled(client: BitrixClient, deal_id: int, subscription: str, user_id: str) -> None:
+    """The deal's timeline comment on the cancellation, unless an earlier try already left it."""
+    said = f"Подписка {subscription} отменена в CloudPayments"
+    rows = client.call("crm.timeline.comment.list",
+                       {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal_id}, "select": ["ID", "COMMENT"]})  # fmt: skip
+    if not any(said in (r.get("COMMENT") or "") for r in rows or []):
+        client.call("crm.timeline.comment.add", {"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal_id,
+                                                            "COMMENT": f"{said} по запросу пользователя (ID {user_id})."}})  # fmt: skip

@@ -100,3 +100,33 @@ def test_a_deal_without_a_subscription_offers_nothing(fund, cp):
     [deal] = fund.deals()
     page = open_toolbar(fund, int(deal["ID"]))
     assert 'id="no-subscription"' in page["html"] and 'name="token"' not in page["html"]
+
+
+def test_a_comment_that_failed_is_written_when_the_job_runs_again(fund, cp):
+    """The portal refuses the timeline comment once (500): the job fails, and run again it writes the
+    comment then (the once-mark follows the comment, it does not precede it) — one comment in all."""
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from b24app.queue import DEFAULT
+
+    deal = rebill_deal(fund)
+    token = re.search(
+        r'name="token" value="([^"]+)"', open_toolbar(fund, int(deal["ID"]))["html"]
+    ).group(1)
+    requests.post(f"{fund.portal.sandbox.url}/_sandbox/portals/{fund.portal.member_id}/faults",
+                  json={"method": "crm.timeline.comment.add", "count": 1, "status": 500,
+                        "error": "INTERNAL_SERVER_ERROR"}, timeout=10).raise_for_status()  # fmt: skip
+    requests.post(f"{fund.app.url}/app/cancel-subscription/confirm",
+                  data={"token": token, "confirm": "yes"}, timeout=10).raise_for_status()  # fmt: skip
+    fund.app.run_jobs()
+    queue = Queue(DEFAULT, connection=fund.app.redis)
+    [retry] = [
+        j for j in ScheduledJobRegistry(queue=queue).get_job_ids() if "cancel-subscription" in j
+    ]
+    queue.enqueue_job(queue.fetch_job(retry))
+    fund.app.run_jobs()
+    notes = fund.portal.result(
+        "crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal["ID"]}}
+    )
+    assert len([n for n in notes if SUB in n["COMMENT"] and "отменена" in n["COMMENT"]]) == 1
