@@ -168,7 +168,7 @@ class EventSync:
                 return False
 
     def step_event(self, state: dict[str, str]) -> None:
-        event = self.timepad.event(self.event_id)
+        event = own_event(self.timepad.event(self.event_id), self.portal.settings)
         remember_event(self.redis, self.member_id, event)
         self.commit(state, phase="orders", name=event.name, event_json=json.dumps(event.as_json()))
 
@@ -367,6 +367,16 @@ def sync_event(client: BitrixClient, redis: Redis, member_id: str, event_id: int
 # --- the end of an event, and the webhook's job ---------------------------------------------------
 
 
+def own_event(event: Event, settings: dict) -> Event:
+    """The event, if it belongs to the fund's Timepad organisation (``timepad_organization_id``); a token
+    may see other organisations' events, whose people are not the fund's to take."""
+    wanted = str(settings.get("timepad_organization_id") or "")
+    if wanted and str(event.organization_id) != wanted:
+        raise TimepadError(f"Timepad event {event.id} belongs to organisation {event.organization_id}, "
+                           f"not to this fund's {wanted} (timepad_organization_id)", status=403)  # fmt: skip
+    return event
+
+
 def remember_event(redis: Redis, member_id: str, event: Event) -> None:
     redis.set(key(member_id, event.id, "event"), json.dumps(event.as_json()), ex=KEEP)
 
@@ -424,7 +434,7 @@ def apply_hook(member_id: str, payload: dict) -> str:
     event_id, order_id = int(payload["event_id"]), int(payload["order_id"])
     event = known_event(redis, member_id, event_id)
     if event is None:
-        event = timepad.event(event_id)
+        event = own_event(timepad.event(event_id), portal.settings)
         remember_event(redis, member_id, event)
     schedule_end_sync(redis, member_id, event, portal.settings)
     at = time.time()

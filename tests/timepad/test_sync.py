@@ -171,7 +171,10 @@ def test_a_denied_token_is_reported_in_words(fund):
     """A token without view_visitors: the sync fails, and says why."""
     org = fund.control("POST", "/organizations", json={"name": "Без прав", "permissions": []})
     with context.registry().change(fund.portal.member_id) as record:
-        record.settings["timepad_token"] = org["token"]
+        record.settings |= {
+            "timepad_token": org["token"],
+            "timepad_organization_id": str(org["id"]),
+        }
     event = fund.control("POST", "/events", json={"organization_id": org["id"], "name": "Закрытое",
                                                   "starts_at": "2026-01-10T19:00:00+03:00"})  # fmt: skip
     with pytest.raises(Exception, match="view_visitors"):
@@ -231,3 +234,27 @@ def test_the_cli_syncs_with_a_progress_bar_and_fails_non_zero(fund, capsys):
     assert "1/1" in out.err and '"created": 1' in out.out
     assert main(["timepad", "sync", "999999", "--portal", fund.portal.member_id]) == 1
     assert "не найдено" in capsys.readouterr().err  # the fake Timepad's 404 for an unknown event
+
+
+def test_an_event_of_another_organisation_is_not_taken(fund):
+    """The token can see an event, but it belongs to an organisation other than the fund's
+    ``timepad_organization_id``: neither the sync nor a hook takes its people, and the reason is said."""
+    from b24app.jobs import failures
+
+    event = fund.event()
+    [order] = fund.orders(
+        event, {"status": "paid", "tickets": [ticket("Анна", "Иванова", "anna@example.org")]}
+    )
+    with context.registry().change(fund.portal.member_id) as record:
+        record.settings["timepad_organization_id"] = str(event["organization"]["id"] + 1)
+    with pytest.raises(Exception, match="belongs to organisation"):
+        sync(fund, event)
+    assert (
+        "belongs to organisation"
+        in run_state(context.redis(), fund.portal.member_id, event["id"])["error"]
+    )
+    (sent,) = fund.hook(order)
+    assert sent["status"] == 200
+    fund.app.run_jobs()
+    assert fund.contacts() == []
+    assert any("belongs to organisation" in f["reason"] for f in failures(fund.portal.member_id))
