@@ -101,12 +101,16 @@ def backup_command(args: argparse.Namespace) -> int:
     key, registry = context.settings().backup_key.get_secret_value(), context.registry()
     try:
         if args.action == "export":
-            blob = backup.export(registry, key)
+            blob, written, unreadable = backup.export(registry, key)
             fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
             with os.fdopen(fd, "wb") as out:
                 out.write(blob)
-            print(f"{len(registry.all())} portal(s) written to {args.file}")
+            print(f"{written} portal(s) written to {args.file}")
+            if unreadable:
+                print(f"b24app portals export: {len(unreadable)} record(s) cannot be decrypted with this "
+                      f"B24APP_SECRET_KEY and are NOT in the backup: {', '.join(unreadable)}", file=sys.stderr)  # fmt: skip
+                return 1
             return 0
         with open(args.file, "rb") as f:
             restored, skipped = backup.restore(registry, backup.read(f.read(), key), args.replace)

@@ -32,16 +32,19 @@ def cipher(passphrase: str, salt: bytes) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def export(registry: PortalRegistry, passphrase: str) -> bytes:
-    """Every portal, tokens included, as one encrypted blob."""
+def export(registry: PortalRegistry, passphrase: str) -> tuple[bytes, int, list[str]]:
+    """Every readable portal, tokens included, as one encrypted blob; how many it holds, and the
+    member_ids whose records could not be decrypted (left out, not a reason to write no backup)."""
     salt = os.urandom(16)
-    body = json.dumps({"exported_at": time.time(), "portals": [asdict(p) for p in registry.all()]})
-    return (
+    portals, unreadable = registry.readable()
+    body = json.dumps({"exported_at": time.time(), "portals": [asdict(p) for p in portals]})
+    blob = (
         MAGIC
         + base64.urlsafe_b64encode(salt)
         + b"\n"
         + cipher(passphrase, salt).encrypt(body.encode())
     )
+    return blob, len(portals), unreadable
 
 
 def read(blob: bytes, passphrase: str) -> list[Portal]:

@@ -9,6 +9,7 @@ in the indexes.
 import base64
 import hashlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ TOKEN_FIELDS = (
     "refresh_token",
     "expires_at",
 )  # kept apart: see PortalRegistry.save
+
+log = logging.getLogger(__name__)
 
 
 class PortalNotFound(Blago24Error):
@@ -139,8 +142,25 @@ class PortalRegistry:
         return self.get(member_id.decode()) if member_id else None
 
     def all(self) -> list[Portal]:
-        ids = sorted(m.decode() for m in self.redis.smembers(f"{PREFIX}:portals"))
-        return [p for p in (self.get(m) for m in ids) if p]
+        """Every readable portal; one record that cannot be decrypted is logged and passed over."""
+        portals, unreadable = self.readable()
+        for member_id in unreadable:
+            log.error(
+                "portal %s: record cannot be decrypted (wrong secret key?); passed over", member_id
+            )
+        return portals
+
+    def readable(self) -> tuple[list[Portal], list[str]]:
+        """(the portals whose records decrypt, the member_ids of those that do not)."""
+        portals, unreadable = [], []
+        for member_id in sorted(m.decode() for m in self.redis.smembers(f"{PREFIX}:portals")):
+            try:
+                portal = self.get(member_id)
+            except Blago24Error:
+                unreadable.append(member_id)
+                continue
+            portals += [portal] if portal else []
+        return portals, unreadable
 
     def delete(self, member_id: str) -> int:
         """Forget the portal and every key stored under ``b24:p:<member_id>:*``; returns keys removed."""
