@@ -55,6 +55,8 @@ class Portal:
     install_id: str = ""  # new at every confirmed install: the app's signed page tokens carry it
     settings: dict = field(default_factory=dict)
     key: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    # signs links that outlive B24APP_SECRET_KEY rotations (unsubscribe); "" on records older than it
+    link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     installed_at: float = field(default_factory=time.time)
 
     def __repr__(self) -> str:
@@ -121,6 +123,7 @@ class PortalRegistry:
         try:
             record = json.loads(self.fernet.decrypt(blob))
             record.update(json.loads(self.fernet.decrypt(pair)) if pair else {})
+            record.setdefault("link_secret", "")  # an older record: not a new secret at every read
             return Portal(**{k: v for k, v in record.items() if k in PORTAL_FIELDS})
         except InvalidToken as exc:
             raise Blago24Error(

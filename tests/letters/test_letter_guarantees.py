@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import requests
+from pydantic import SecretStr
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
@@ -202,3 +203,58 @@ def test_letters_are_off_until_the_sender_is_set(fund):
         fund.portal.result("crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal"}}) == []
     )
     assert fund.thanks("7901") == "WAITING"
+
+
+def test_an_unsubscribe_link_outlives_a_rotation_of_the_secret_key(fund, monkeypatch):
+    """docs/deploy.md rotates B24APP_SECRET_KEY by exporting the registry and importing it under the new
+    key: the links in letters already sent (valid for years) still work, because they are signed with the
+    portal's own link secret, which travels in its record. A link signed by another portal's secret is
+    refused."""
+    from b24app import context
+    from b24app.portals import PortalRegistry
+    from b24app.signing import sign
+
+    fund.pay("7701")
+    fund.app.run_jobs()
+    link = unsubscribe_link(fund.outbox()[0]["body"])
+    portal = context.registry().require(fund.portal.member_id)
+    rotated = context.settings().model_copy(
+        update={"secret_key": SecretStr("a-brand-new-secret-key")}
+    )
+    fund.app.redis.delete(f"b24:portal:{portal.member_id}")  # what `portals import --replace` does
+    PortalRegistry(fund.app.redis, "a-brand-new-secret-key").save(portal, tokens=True)
+    monkeypatch.setattr(context, "_settings", rotated)
+    assert requests.get(link, timeout=10).status_code == 200
+    assert requests.post(link, timeout=10).status_code == 200
+    fund.app.run_jobs()
+    assert str(fund.contact()["UF_CRM_B24_NO_EMAIL"]) in ("1", "Y")
+    foreign = sign(
+        "someone-elses-link-secret", "unsubscribe", {"m": fund.portal.member_id, "c": 1}, ttl=60
+    )
+    assert (
+        requests.post(f"{fund.app.url}/letters/unsubscribe/{foreign}", timeout=10).status_code
+        == 404
+    )
+
+
+def test_a_portal_recorded_before_link_secrets_gets_one_that_stays(fund):
+    """A record written before portals had a link secret: its first link gives it one, kept in the record,
+    and the next link is signed with the same one."""
+    import json as json_
+
+    from b24app import context
+    from b24app.letters.unsubscribe import claims, unsubscribe_url
+
+    registry, member_id = context.registry(), fund.portal.member_id
+    record = json_.loads(registry.fernet.decrypt(fund.app.redis.get(f"b24:portal:{member_id}")))
+    del record["link_secret"]
+    fund.app.redis.set(
+        f"b24:portal:{member_id}", registry.fernet.encrypt(json_.dumps(record).encode())
+    )
+    assert registry.require(member_id).link_secret == ""
+    first = unsubscribe_url(member_id, 7).rsplit("/", 1)[1]
+    kept = registry.require(member_id).link_secret
+    assert kept and registry.require(member_id).link_secret == kept
+    assert claims(first) == (member_id, 7) and claims(
+        unsubscribe_url(member_id, 8).rsplit("/", 1)[1]
+    ) == (member_id, 8)
