@@ -269,6 +269,7 @@ def recurring_work(delivery: Delivery) -> Work:
         email=d.donor_email,
         amount=d.amount,
         currency=d.currency.upper(),
+        changed_at=delivery.changed_at,
     )
     return Work(change.delivery, record_subscription, change.model_dump(mode="json"))
 

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
 
 class Status(StrEnum):
@@ -82,3 +82,6 @@ class SubscriptionChange(BaseModel):
     email: str = ""
     amount: Decimal = Decimal("0")
     currency: str = "RUB"
+    changed_at: AwareDatetime | None = (
+        None  # when the sender says it changed (Leyka); orders deliveries
+    )

@@ -406,12 +406,31 @@ def record_subscription(member_id: str, payload: dict) -> str:
     change = SubscriptionChange.model_validate(payload)
     client, redis = context.client(member_id), context.redis()
     resolved = resolve(context.registry().require(member_id), client, redis)
-    contacts = keep_subscription(client, redis, member_id, resolved, change)
+    with lease(member_id, f"subscription:{change.subscription_id}", wait=LOCK_WAIT):
+        if not newest_change(redis, member_id, change):
+            return (
+                f"subscription {change.subscription_id} {change.status}: older than the state kept"
+            )
+        contacts = keep_subscription(client, redis, member_id, resolved, change)
     for contact_id in contacts:
         donation_changed(redis, member_id, contact_id)  # the recurring segment follows it
         emit(member_id, DonorEvent(kind=Kind.SUBSCRIPTION, key=change.subscription_id, status=change.status,
                                    contact_id=contact_id, subscription=change))  # fmt: skip
     return f"subscription {change.subscription_id} {change.status}: {len(contacts)} donor(s)"
+
+
+def newest_change(redis: Redis, member_id: str, change: SubscriptionChange) -> bool:
+    """Whether the change is not older than the last one applied to its subscription (deliveries arrive
+    out of order); a change without a time (CloudPayments) always applies."""
+    if change.changed_at is None:
+        return True
+    at = change.changed_at.timestamp()
+    name = portal_key(member_id, "subscription-changed-at", change.subscription_id)
+    kept = redis.get(name)
+    if kept is not None and float(kept) > at:
+        return False
+    redis.set(name, at, ex=KEEP)
+    return True
 
 
 @portal_job

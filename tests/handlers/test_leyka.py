@@ -374,3 +374,23 @@ def test_fuzzed_signed_bodies_never_500(fund, changes):
     raw = fixture("status_submitted_to_funded", **changes, delivery_id=f"fuzz-{time.time_ns()}")
     resp = fund.post(raw)
     assert resp.status_code in (200, 400), resp.text
+
+
+def test_recurring_changes_out_of_order_end_in_the_newest_state(fund):
+    """Switched off at 18:30, then on again at 19:00, but the 19:00 delivery arrives first: the donor ends
+    «Активна» — the older delivery (Leyka's changed_at) changes nothing."""
+    fund.post(fixture("rebill_added"))
+    fund.app.run_jobs()
+    on = json.loads(fixture("recurring_changed", recurring_active=True, delivery_id="on-1900"))
+    on["changed_at"] = "2026-05-02T19:00:00+03:00"
+    assert fund.post(json.dumps(on, ensure_ascii=False).encode()).status_code == 200
+    fund.app.run_jobs()
+    assert fund.post(fixture("recurring_changed")).status_code == 200  # off, 18:30
+    fund.app.run_jobs()
+    [deal] = fund.deals()
+    contact = fund.portal.result("crm.contact.get", {"id": deal["CONTACT_ID"]})
+    states = fund.portal.result(
+        "crm.contact.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_B24_SUBSCRIPTION"}}
+    )[0]["LIST"]
+    active = next(i["ID"] for i in states if i["XML_ID"] == "ACTIVE")
+    assert str(contact["UF_CRM_B24_SUBSCRIPTION"]) == str(active)
