@@ -54,27 +54,35 @@ def cents(value: Decimal) -> Decimal:
 
 
 def counted(gifts: Iterable[Gift], base: str) -> tuple[list[Gift], bool]:
-    """The gifts that count toward sums (base currency, something kept), oldest first; and whether any
-    gift in another currency was left out."""
-    kept = [g for g in gifts if g.amount > 0]
+    """The gifts that count toward sums (base currency, something kept, or a negative correction), oldest
+    first; and whether any gift in another currency was left out."""
+    kept = [g for g in gifts if g.amount != 0]
     ours = sorted((g for g in kept if g.currency == base), key=lambda g: (g.day, g.deal_id))
     return ours, any(g.currency != base for g in kept)
+
+
+def split(ours: list[Gift]) -> tuple[list[Gift], Decimal]:
+    """(the gifts proper, oldest first; the sum of negative corrections, which lower sums but are no gift)."""
+    return [g for g in ours if g.amount > 0], sum(
+        (g.amount for g in ours if g.amount < 0), Decimal("0")
+    )
 
 
 def donor_totals(
     gifts: Iterable[Gift], today: date, base: str, subscription: str = ""
 ) -> dict[str, Any]:
     """Every contact field of C4 (by template code) for one donor's gifts; None means empty."""
-    ours, foreign = counted(gifts, base)
+    entries, foreign = counted(gifts, base)
+    ours, _ = split(entries)
     out: dict[str, Any] = dict.fromkeys(CONTACT_FIELDS)
     out["OTHER_CURRENCY"] = foreign
     out["RECURRING_SEGMENT"] = recurring_segment(ours, today, subscription)
     if not ours:
         return out
     amounts = [g.amount for g in ours]
-    total = sum(amounts, Decimal("0"))
+    total = sum((g.amount for g in entries), Decimal("0"))
     by_year: dict[int, Decimal] = defaultdict(Decimal)
-    for g in ours:
+    for g in entries:
         by_year[g.day.year] += g.amount
     best = max(by_year, key=lambda year: (by_year[year], year))
     out |= {
@@ -85,7 +93,7 @@ def donor_totals(
         "GIFTS_THIS_YEAR": by_year.get(today.year, Decimal("0")),
         "GIFTS_LAST_YEAR": by_year.get(today.year - 1, Decimal("0")),
         "GIFTS_2Y_AGO": by_year.get(today.year - 2, Decimal("0")),
-        "GIFTS_365D": sum((g.amount for g in ours if today - timedelta(days=365) < g.day <= today), Decimal("0")),
+        "GIFTS_365D": sum((g.amount for g in entries if today - timedelta(days=365) < g.day <= today), Decimal("0")),
         "BEST_YEAR": best, "BEST_YEAR_SUM": by_year[best],
         "SEGMENT": lifecycle_segment([g.day for g in ours], today),
     }  # fmt: skip
@@ -122,8 +130,9 @@ def recurring_segment(gifts: list[Gift], today: date, subscription: str = "") ->
 
 def company_totals(gifts: Iterable[Gift], base: str) -> dict[str, Any]:
     """A company's total, date of the last gift and largest gift; None means empty."""
-    ours, _ = counted(gifts, base)
+    entries, _ = counted(gifts, base)
+    ours, corrections = split(entries)
     if not ours:
         return dict.fromkeys(COMPANY_FIELDS)
-    return {"GIFTS_SUM": sum((g.amount for g in ours), Decimal("0")), "GIFT_LAST_DATE": ours[-1].day,
+    return {"GIFTS_SUM": sum((g.amount for g in ours), corrections), "GIFT_LAST_DATE": ours[-1].day,
             "GIFTS_MAX": max(g.amount for g in ours)}  # fmt: skip

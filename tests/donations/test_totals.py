@@ -106,3 +106,19 @@ def test_company_totals():
         "GIFT_LAST_DATE": None,
         "GIFTS_MAX": None,
     }
+
+
+def test_a_negative_correction_lowers_the_sums_and_is_no_gift():
+    """Leyka lets a fund enter a negative «Коррекционная запись» (a gift recorded twice by hand, −1000):
+    it lowers the total, its year and the last 365 days, but is not counted, nor the smallest or last gift."""
+    gifts = [gift("2026-02-01", "1000.00", n=1), gift("2026-03-01", "1000.00", n=2),
+             gift("2026-03-02", "-1000.00", n=3), gift("2026-05-01", "300.00", n=4)]  # fmt: skip
+    t = donor_totals(gifts, TODAY, "RUB")
+    assert (t["GIFTS_SUM"], t["GIFTS_COUNT"], t["GIFTS_MIN"]) == (
+        Decimal("1300.00"),
+        3,
+        Decimal("300.00"),
+    )
+    assert t["GIFTS_THIS_YEAR"] == t["GIFTS_365D"] == t["BEST_YEAR_SUM"] == Decimal("1300.00")
+    assert (t["GIFT_LAST_DATE"], t["GIFT_LAST_SUM"]) == (date(2026, 5, 1), Decimal("300.00"))
+    assert company_totals(gifts, "RUB")["GIFTS_SUM"] == Decimal("1300.00")
