@@ -183,6 +183,21 @@ def add_event():
     return jsonify(event_out(e))
 
 
+@control.patch("/events/<int:event_id>")
+def change_event(event_id: int):
+    """``{starts_at?, ends_at?, name?}``: the organiser moved or renamed the event."""
+    data = body()
+    with world().lock:
+        e = state()["events"].get(str(event_id))
+        if e is None:
+            return jsonify(error="no such event"), 404
+        for name in ("starts_at", "ends_at"):
+            if name in data:
+                e[name] = stamp(data[name])
+        e["name"] = data.get("name", e["name"])
+    return jsonify(event_out(e))
+
+
 @control.post("/events/<int:event_id>/orders")
 def add_orders(event_id: int):
     """``{orders: [{status, mail?, id?, tickets: [{name, surname, mail, phone?, attended?, status?, id?}]}]}``

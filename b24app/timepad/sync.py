@@ -40,6 +40,9 @@ PATIENCE = 2.0
 STALE_AFTER = 3600
 KEEP = 90 * 86400  # the last sync of each event stays visible on the resync page
 PEOPLE_PER_STEP = 100
+EVENT_FRESH = (
+    3600  # a hook re-reads its event (its dates may have moved) when the copy kept is older
+)
 RESULTS_KEPT = 2000
 ACTIONS = ("created", "linked", "updated", "skipped")
 Progress = Callable[[int, int, str], None]
@@ -378,20 +381,28 @@ def own_event(event: Event, settings: dict) -> Event:
 
 
 def remember_event(redis: Redis, member_id: str, event: Event) -> None:
-    redis.set(key(member_id, event.id, "event"), json.dumps(event.as_json()), ex=KEEP)
+    redis.set(key(member_id, event.id, "event"), json.dumps({**event.as_json(), "_read_at": time.time()}),
+              ex=KEEP)  # fmt: skip
 
 
 def known_event(redis: Redis, member_id: str, event_id: int) -> Event | None:
+    """The event as read from Timepad within EVENT_FRESH seconds (an organiser may move it), or None."""
     raw = redis.get(key(member_id, event_id, "event"))
-    return Event.of(json.loads(raw)) if raw else None
+    data = json.loads(raw) if raw else {}
+    fresh = time.time() - float(data.get("_read_at") or 0) < EVENT_FRESH
+    return Event.of(data) if data and fresh else None
 
 
 def schedule_end_sync(redis: Redis, member_id: str, event: Event, settings: dict) -> float | None:
-    """The first time an event is seen, its sync queued for its end (now, if that is past); the moment."""
+    """The event's sync queued for its end (now, if that is past) the first time it is seen, and moved
+    when the organiser moves the event; the moment, or None when nothing changed."""
     end = event.end(end_hours(settings))
-    if end is None or not redis.set(
-        key(member_id, event.id, "scheduled"), end.timestamp(), nx=True, ex=KEEP
-    ):
+    if end is None:
+        return None
+    name = key(member_id, event.id, "scheduled")
+    before = redis.getset(name, end.timestamp())
+    redis.expire(name, KEEP)
+    if before is not None and abs(float(before) - end.timestamp()) < 1:
         return None
     at = max(end.timestamp(), time.time())
     enqueue(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import time_machine
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
@@ -147,6 +148,41 @@ def test_the_first_hook_of_an_event_schedules_its_sync_at_starts_plus_end_hours(
     fund.app.run_jobs()
     assert [j for j in registry.get_job_ids() if j.startswith("timepad-end-")] == [job_id]
     assert fund.stage(fund.items()[0]) == "B24_PAID"
+
+
+def test_an_event_moved_by_its_organiser_moves_its_sync(fund):
+    """The organiser postpones the event by a week: the next hook after the kept copy of the event has aged
+    (an hour) reads the new dates, and the one end-of-event sync moves with them."""
+
+    def hook(
+        status: str,
+    ) -> bytes:  # a new status each time: a repeated delivery is not queued again
+        return json.dumps(
+            {"event_id": 215813, "order_id": "4955686", "status_raw": status}
+        ).encode()
+
+    seed_fixture_order(fund, starts=timedelta(days=2))
+    assert post(fund, hook("booked")).ok
+    fund.app.run_jobs()
+    registry = ScheduledJobRegistry(DEFAULT, connection=fund.app.redis)
+    (job_id,) = [j for j in registry.get_job_ids() if j.startswith("timepad-end-")]
+    first = registry.get_scheduled_time(job_id).replace(tzinfo=UTC)
+    fund.control(
+        "PATCH",
+        "/events/215813",
+        json={"starts_at": (first + timedelta(days=7, hours=-3)).isoformat()},
+    )
+    assert post(fund, hook("paid")).ok
+    fund.app.run_jobs()
+    assert (
+        registry.get_scheduled_time(job_id).replace(tzinfo=UTC) == first
+    )  # the copy is fresh: no read
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=1, minutes=1), tick=True):
+        assert post(fund, hook("ok")).ok
+        fund.app.run_jobs()
+    assert [j for j in registry.get_job_ids() if j.startswith("timepad-end-")] == [job_id]
+    moved = registry.get_scheduled_time(job_id).replace(tzinfo=UTC)
+    assert abs(moved - (first + timedelta(days=7))) < timedelta(seconds=2)
 
 
 def test_the_sync_scheduled_by_a_hook_runs_at_the_event_end(fund):
