@@ -67,10 +67,19 @@ class Blago24Worker(Worker):
         return self.job_monitoring_interval + GRACE
 
 
-def make_worker(redis: Redis, queue_names: list[str]) -> Blago24Worker:
+class BurstWorker(Blago24Worker):
+    """A worker that ends when its queues are empty, without RQ's command channel: nobody sends a one-off
+    run commands, and closing the channel races its reader thread, which then holds the exit up to 60 s."""
+
+    def subscribe(self) -> None:
+        pass
+
+
+def make_worker(redis: Redis, queue_names: list[str], burst: bool = False) -> Blago24Worker:
     queues = [Queue(name, connection=redis) for name in queue_names]
-    return Blago24Worker(queues, connection=redis, job_monitoring_interval=HEARTBEAT,
-                         maintenance_interval=MAINTENANCE, worker_ttl=WORKER_TTL)  # fmt: skip
+    kind = BurstWorker if burst else Blago24Worker
+    return kind(queues, connection=redis, job_monitoring_interval=HEARTBEAT,
+                maintenance_interval=MAINTENANCE, worker_ttl=WORKER_TTL)  # fmt: skip
 
 
 def wait_for_redis(redis: Redis) -> None:
@@ -117,7 +126,7 @@ def work(redis: Redis, queue_names: list[str], burst: bool) -> int:
         schedule_nightly(redis)
         if previous is not None:
             release_scheduler_locks(previous)
-        worker = make_worker(redis, queue_names)
+        worker = make_worker(redis, queue_names, burst)
         try:
             worker.work(with_scheduler=True, burst=burst)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
