@@ -8,6 +8,8 @@ framework page (the JSON answers of webhooks and scripts are chosen in ``b24app.
 from flask import current_app, render_template
 from flask_babel import gettext as _
 
+from .i18n import request_language
+
 
 def advice(status: int) -> tuple[str, str]:
     """(title, what to do next) for an HTTP status a page can meet."""
@@ -43,7 +45,7 @@ def error_page(status: int, detail: str, request_id: str):
     """The error as a page in the user's language with the request id; ``detail`` folded under «Подробности»."""
     title, next_step = advice(status)
     html = render_template("error.html", status=status, title=title, next_step=next_step,
-                           detail=detail, request_id=request_id,
+                           detail=detail, request_id=request_id, lang=request_language(),
                            bx24_js=current_app.config["SETTINGS"].bx24_js_url)  # fmt: skip
     return html, status, {"Content-Type": "text/html; charset=utf-8", "X-Request-Id": request_id}
 
@@ -52,4 +54,6 @@ def about():
     """The web app's root: what Blago24 is and how to install it into a portal."""
     settings = current_app.config["SETTINGS"]
     base = settings.public_url.rstrip("/")
-    return render_template("about.html", handler=f"{base}/app", install=f"{base}/install")
+    return render_template(
+        "about.html", handler=f"{base}/app", install=f"{base}/install", lang=request_language()
+    )

@@ -47,12 +47,12 @@ def reasons_in_words(reasons: str) -> str:
     return in_words(str(reasons or ""), request_language())
 
 
-@bp.route("/app/review", methods=["GET", "POST"])
+@bp.post("/app/review")
 def review_page():
     """List the review queue; a POST with ``action`` (and ``key``) merges, dismisses or starts a scan first.
     While a scan runs only its progress is shown: the queue is being rebuilt, and the portal's requests
     are the scan's."""
-    portal, claims = pages.page_claims(request.values.get("token", ""), PURPOSE, pages.PURPOSE)
+    portal, claims = pages.page_claims(request.form.get("token", ""), PURPOSE, pages.PURPOSE)
     member_id = portal.member_id
     message = act(portal, request.form.get("action", ""), request.form.get("key", ""))
     # the page's own token lives no longer than the one it came with: it cannot renew itself
@@ -87,7 +87,7 @@ def report_csv():
 
 def caller() -> str:
     """The portal of a valid review token, or of the app page's settings token (the link from the app page)."""
-    return pages.portal_of(request.values.get("token", ""), PURPOSE, pages.PURPOSE).member_id
+    return pages.portal_of(request.form.get("token", ""), PURPOSE, pages.PURPOSE).member_id
 
 
 def act(portal, action: str, key: str) -> str:

@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from b24app import context, installation
-from b24app.errors import BadRequest
+from b24app.errors import BadRequest, Forbidden
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.portals import portal_key
 from b24app.signing import sign
@@ -40,6 +40,8 @@ def placement():
     portal, user = installation.open_page(
         page.member_id, page.DOMAIN, page.AUTH_ID, page.APPLICATION_TOKEN
     )
+    if user.get("ADMIN") is not True:  # the page starts jobs that write into the portal
+        raise Forbidden("only a portal administrator can sync Timepad events")
     token = sign(secret(), PURPOSE, pages.claims(portal, user), TTL)
     return show(portal, token, event_id=0, message="")
 
@@ -60,21 +62,22 @@ def sync():
     return show(portal, token, event_id=event_id, message=message)
 
 
-@bp.route("/app/timepad/status", methods=["GET", "POST"])
+@bp.post("/app/timepad/status")
 def status():
-    """The event's sync as JSON, for the page's live progress."""
-    portal, _ = token_of(request.values.get("token", ""))
-    event_id = request.values.get("event_id", "")
+    """The event's sync as JSON, for the page's live progress (the token only in the POST body: a query
+    string ends up in logs and in the browser's history)."""
+    portal, _ = token_of(request.form.get("token", ""))
+    event_id = request.form.get("event_id", "")
     if not event_id.isdigit():
         raise BadRequest("event_id must be digits")
     return jsonify(summary(run_state(context.redis(), portal.member_id, int(event_id))))
 
 
-@bp.route("/app/timepad/event", methods=["GET", "POST"])
+@bp.post("/app/timepad/event")
 def event_page():
     """The page showing one event's sync (where the live progress lands when done)."""
-    portal, token = token_of(request.values.get("token", ""))
-    event_id = request.values.get("event_id", "")
+    portal, token = token_of(request.form.get("token", ""))
+    event_id = request.form.get("event_id", "")
     return show(portal, token, event_id=int(event_id) if event_id.isdigit() else 0, message="")
 
 
