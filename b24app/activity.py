@@ -32,6 +32,7 @@ def _(message: str) -> str:
 # the English message ids of what is recorded, so the catalogue knows them (extracted by babel)
 MESSAGES = {
     "installed": _("installed: the CRM template is being applied"),
+    "retried": _("the portal's setup queued again by an administrator"),
     "template": _("the CRM template applied: %(writes)s changes, %(missing)s items missing"),
     "template_failed": _("the CRM template was not applied: %(reason)s"),
     "delivery": _("%(source)s: delivery accepted"),

@@ -98,7 +98,10 @@ def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:
             raise BadRequest(f"{key}: {value[:40]!r} is not a valid value{example}")
         if setting.choices and value not in setting.choices:
             raise BadRequest(f"{key} must be one of {', '.join(setting.choices)}")
-        if portal.settings.get(key) != value:
+        default = setting.choices[0] if setting.choices else ""
+        if (portal.settings.get(key) or default) != (
+            value or default
+        ):  # a choice left at its default
             portal.settings[key] = value
             changed.append(key)
     timepad_needs_secret(portal.settings)

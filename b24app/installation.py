@@ -309,3 +309,17 @@ def missing_by_kind(status: dict | None, progress: dict) -> dict[str, list[dict]
             reason = item.get("detail") or progress.get("reason", "")
             grouped.setdefault(item["kind"], []).append({**item, "reason": reason})
     return grouped
+
+
+def retry_template(member_id: str) -> None:
+    """«Повторить настройку»: a template job that waits unclaimed or failed is dropped and queued afresh
+    (one that runs is left to run)."""
+    from rq.job import Job
+
+    redis = context.redis()
+    if redis.exists(f"rq:job:template-{member_id}"):
+        job = Job.fetch(f"template-{member_id}", connection=redis)
+        if job.get_status(refresh=True) != "started":
+            job.delete()
+    queue_template(member_id)
+    activity.record(redis, member_id, "retried")

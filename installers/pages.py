@@ -74,7 +74,7 @@ def retry_template():
     """«Повторить настройку»: queue the template job again (admins: the page's signed token)."""
     token = request.form.get("token", "")
     portal = portal_of(token, PURPOSE)
-    installation.queue_template(portal.member_id)
+    installation.retry_template(portal.member_id)
     return render(portal, token, saved="", lang=request_language())
 
 
