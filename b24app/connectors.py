@@ -70,6 +70,17 @@ SETTINGS = (
             choices=("RU", *sorted(phonenumbers.SUPPORTED_REGIONS - {"RU"}))),
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
+
+
+class SettingRefused(BadRequest):
+    """A value that does not look like the setting's (``pattern``): the page names the field and the format."""
+
+    def __init__(self, setting: Setting, value: str):
+        example = f" ({setting.hint[0]} / {setting.hint[1]})" if setting.hint[0] else ""
+        super().__init__(f"{setting.key}: {value[:40]!r} is not a valid value{example}")
+        self.setting, self.value = setting, value[:40]
+
+
 MIN_SECRET = 12  # a secret that signs webhooks must not be guessable
 DEFAULT_END_HOURS = 3
 
@@ -94,8 +105,7 @@ def update_settings(portal: Portal, values: dict[str, str]) -> list[str]:
                 f"{key} must be at least {setting.min_length} characters (a long random string)"
             )
         if setting.pattern and value and not re.fullmatch(setting.pattern, value):
-            example = f" ({setting.hint[0]} / {setting.hint[1]})" if setting.hint[0] else ""
-            raise BadRequest(f"{key}: {value[:40]!r} is not a valid value{example}")
+            raise SettingRefused(setting, value)
         if setting.choices and value not in setting.choices:
             raise BadRequest(f"{key} must be one of {', '.join(setting.choices)}")
         default = setting.choices[0] if setting.choices else ""

@@ -5,6 +5,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, render_template, request, send_file
+from flask_babel import gettext
 
 from b24app import activity, bridge, connectors, context, installation, jobs
 from b24app.donations import duplicates, recompute, recurring
@@ -55,11 +56,20 @@ def save_settings():
         with context.registry().change(member_id) as portal:
             changed = connectors.update_settings(portal, values)
     except BadRequest as refused:  # the form again, nothing saved, the field named
-        portal = context.registry().require(member_id)
-        return render(portal, request.form["token"], saved="", lang=request_language(),
-                      refused=str(refused), entered=values), 400  # fmt: skip
+        portal, lang = context.registry().require(member_id), request_language()
+        return render(portal, request.form["token"], saved="", lang=lang, refused=why(refused, lang),
+                      entered=values), 400  # fmt: skip
     outcome = "changed" if changed else "unchanged"
     return render(portal, request.form["token"], saved=outcome, lang=request_language())
+
+
+def why(refused: BadRequest, lang: str) -> str:
+    """A refused setting in the user's words: the field's label, the value and the format it needs."""
+    if isinstance(refused, connectors.SettingRefused):
+        s = refused.setting
+        return gettext("«%(label)s»: «%(value)s» does not fit. %(hint)s", label=s.label(lang),
+                       value=refused.value, hint=s.help(lang))  # fmt: skip
+    return str(refused)
 
 
 @bp.post("/app/refresh")

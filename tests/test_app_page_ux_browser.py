@@ -25,6 +25,7 @@ def shoot(page, name: str) -> None:
     """Write docs/screens/<name>.png when asked (B24APP_SCREENS=1): the whole portal page with the iframe."""
     if os.environ.get("B24APP_SCREENS") == "1":
         SCREENS.mkdir(parents=True, exist_ok=True)
+        page.wait_for_timeout(500)  # the iframe's resize message (BX24.resizeWindow) lands
         page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
 
 
@@ -61,6 +62,7 @@ def test_two_saves_in_a_row_say_saved_then_nothing_changed(sandbox, portal, app_
     frame.click("#save")
     frame.wait_for_selector("#saved")
     assert frame.inner_text("#saved") == "Сохранено" and frame.url.endswith("/app/settings")
+    shoot(page, "app-page")
     frame.click("#save")
     frame.wait_for_selector("#saved >> text=Ничего не изменилось")
     assert frame.url.endswith("/app/settings")
@@ -72,8 +74,10 @@ def test_two_saves_in_a_row_say_saved_then_nothing_changed(sandbox, portal, app_
     frame.fill("input[name=letter_sender]", "просто текст")
     frame.click("#save")
     frame.wait_for_selector("#refused")
-    assert "Имя и адрес в угловых скобках" in frame.inner_text("#refused")
-    shoot(page, "app-page")
+    assert frame.inner_text("#refused") == (
+        "Не сохранено: «Отправитель писем»: «просто текст» — не подходит. "
+        "Имя и адрес в угловых скобках: Фонд «Добро» <hello@dobro.example>"
+    )
 
 
 def test_a_portal_error_is_a_page_in_russian_with_a_request_id(sandbox, portal, app_server, page):
@@ -156,4 +160,12 @@ def test_review_reasons_are_words_with_the_score_and_thresholds(sandbox, portal,
     assert reasons.startswith("совпали имя и фамилия; e-mail не указан")
     assert "оценка 12: на проверку (порог проверки 12, порог объединения 20)" in reasons
     assert "first_name_same" not in reasons
+    iframe = page.locator("iframe[name=appframe]")
+    page.wait_for_function(
+        "() => document.querySelector('iframe[name=appframe]').offsetHeight < 1500"
+    )
+    content = frame.evaluate("() => document.body.getBoundingClientRect().height")
+    assert (
+        content < iframe.bounding_box()["height"] < content + 200
+    )  # the iframe fits, down from the app page
     shoot(page, "review-page")

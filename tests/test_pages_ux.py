@@ -81,7 +81,9 @@ def test_sender_is_validated_and_an_unchanged_save_says_so(sandbox, installed, a
     bad = requests.post(
         url, data={"token": token, "letter_sender": "просто текст"}, headers=BROWSER, timeout=10
     )
-    assert bad.status_code == 400 and 'id="refused"' in bad.text and "letter_sender" in bad.text
+    assert (
+        bad.status_code == 400 and "«Отправитель писем»: «просто текст» — не подходит" in bad.text
+    )
     assert 'id="settings-form"' in bad.text and "просто текст" in bad.text
     assert "letter_sender" not in context.registry().require(installed.member_id).settings
     good = {
