@@ -34,7 +34,7 @@ MESSAGES = {
     "installed": _("installed: the CRM template is being applied"),
     "retried": _("the portal's setup queued again by an administrator"),
     "template": _("the CRM template applied: %(writes)s changes, %(missing)s items missing"),
-    "template_failed": _("the CRM template was not applied: %(reason)s"),
+    "stopped": _("%(job)s stopped for good: %(reason)s"),
     "delivery": _("%(source)s: delivery accepted"),
     "refused": _("%(source)s: delivery refused: %(reason)s"),
     "scan": _("duplicate scan: %(proposed)s groups proposed, %(review)s to review"),

@@ -10,7 +10,7 @@ from flask_babel import gettext
 from b24app import activity, bridge, connectors, context, installation, jobs
 from b24app.donations import duplicates, recompute, recurring
 from b24app.errors import BadRequest, NotFound, Unauthorized
-from b24app.i18n import request_language
+from b24app.i18n import portal_language, request_language
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
 
@@ -61,6 +61,16 @@ def save_settings():
                       entered=values), 400  # fmt: skip
     outcome = "changed" if changed else "unchanged"
     return render(portal, request.form["token"], saved=outcome, lang=request_language())
+
+
+def watch_queue(portal, phase: str) -> None:
+    """A setup no worker took is a stuck queue: the portal's admins are told once; a moving one clears it."""
+    redis = context.redis()
+    if phase == "stalled":
+        activity.alert(redis, context.client(portal.member_id), portal.member_id,
+                       portal_language(portal), "queue_stuck")  # fmt: skip
+    elif phase in ("done", "incomplete"):
+        activity.clear(redis, portal.member_id, "queue_stuck")
 
 
 def why(refused: BadRequest, lang: str) -> str:
@@ -216,6 +226,8 @@ def render(
     redis = context.redis()
     status = installation.template_status(portal.member_id)
     progress = installation.template_progress(portal.member_id)
+    if token:
+        watch_queue(portal, progress["phase"])
     return render_template(
         "app.html",
         bx24_js=settings.bx24_js_url,

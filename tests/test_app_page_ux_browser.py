@@ -109,8 +109,9 @@ def test_the_install_status_refreshes_itself_into_ready(sandbox, portal, app_ser
 
 
 def test_a_stalled_setup_is_said_in_words_with_a_retry(sandbox, portal, app_server, page):
-    """No worker took the template job within a minute: the page says so and «Повторить настройку»
-    queues it again; the worker then finishes it."""
+    """No worker took the template job within a minute: the page says so, the portal's admins get one
+    system notification (however often the page is opened), and «Повторить настройку» queues the job
+    again; the worker then finishes it."""
     installed(portal, app_server, run=False)
     with time_machine.travel(
         time.time() + 2 * PICKUP, tick=True
@@ -118,6 +119,12 @@ def test_a_stalled_setup_is_said_in_words_with_a_retry(sandbox, portal, app_serv
         frame = open_app(page, sandbox, portal.member_id, app_server.client_id)
         assert frame.get_attribute("#install-status", "data-phase") == "stalled"
         assert "за минуту её не взял ни один обработчик" in frame.inner_text("#app-installed")
+        notes = portal.control("GET", "/logs/notifications")
+        assert (
+            len(notes) == 1 and "очередь задач давно не движется" in notes[0]["message"]
+        )  # told once
+        frame = open_app(page, sandbox, portal.member_id, app_server.client_id)
+        assert len(portal.control("GET", "/logs/notifications")) == 1
         frame.click("#retry-template")
         frame.wait_for_selector("#install-status[data-phase=applying]", state="attached")
     app_server.run_jobs()
