@@ -179,3 +179,30 @@ def test_an_alert_reaches_the_portals_admins_once_per_cause(sandbox, installed, 
     assert len(notes) == 2 and "donor letters are failing" in notes[1]["message"]
     texts = [a["text"] for a in activity.recent(app_server.redis, installed.member_id, "ru")]
     assert any(t.startswith("нужен человек") for t in texts)
+
+
+def test_deliveries_accepted_and_refused_show_on_the_app_page(sandbox, portal, app_server):
+    """A CloudPayments notification with a bad signature is refused and said why in the recent activity; a
+    genuine one is accepted and its connector shows when it last received something."""
+    from tests.handlers.test_cloudpayments import Fund, body
+
+    fund = Fund(portal, app_server)
+    forged = fund.deliver(
+        "check", body("check"), headers={"Content-HMAC": "forged", "X-Content-HMAC": "forged"}
+    )
+    assert forged.status_code == 401
+    token = admin_token(sandbox, portal, app_server)
+    page = requests.post(
+        app_server.url + "/app/refresh", data={"token": token}, headers=BROWSER, timeout=10
+    ).text
+    assert "cloudpayments: уведомление отклонено: signature does not match" in page
+    assert 'id="received-cloudpayments">Пока ничего не получено.' in page
+    assert fund.deliver("check", body("check")).status_code == 200
+    page = requests.post(
+        app_server.url + "/app/refresh", data={"token": token}, headers=BROWSER, timeout=10
+    ).text
+    assert "cloudpayments: уведомление принято" in page
+    assert re.search(
+        r'id="received-cloudpayments">Последнее уведомление получено: \d\d\.\d\d\.\d{4} \d\d:\d\d',
+        page,
+    )
