@@ -121,7 +121,9 @@ def recent_events(portal) -> tuple[list[dict], str]:
     """The organisation's recent events from Timepad, and a sentence when they could not be read."""
     org = portal.settings.get("timepad_organization_id", "")
     if not org or not portal.settings.get("timepad_token"):
-        return [], _("Timepad is not connected: set the API token and the organisation id on the app page")
+        return [], _(
+            "Timepad is not connected: set the API token and the organisation id on the app page"
+        )
     try:
         events = timepad_client(portal).events(int(org), limit=RECENT)
     except TimepadError as exc:
