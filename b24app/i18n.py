@@ -44,6 +44,18 @@ def portal_language(portal) -> str:
     return pick((getattr(portal, "settings", None) or {}).get("language")) or DEFAULT
 
 
+def language_of(member_id: str) -> str:
+    """``portal_language`` of a portal by its member_id; the default when its record cannot be read (the
+    language of a comment must never make the work that writes it fail)."""
+    from . import context
+    from .errors import Blago24Error
+
+    try:
+        return portal_language(context.registry().get(member_id))
+    except Blago24Error:
+        return DEFAULT
+
+
 _CACHE: dict[str, NullTranslations] = {}
 
 

@@ -21,9 +21,8 @@ from redis import Redis
 from redis.exceptions import LockError
 
 from ..bitrix import BitrixClient
-from ..context import registry
 from ..errors import Blago24Error
-from ..i18n import gettext_in, portal_language
+from ..i18n import gettext_in, language_of
 from ..portals import portal_key
 from .contacts import (
     _GMAIL_DOMAINS,
@@ -361,7 +360,7 @@ def flag_for_review(client: BitrixClient, redis: Redis, member_id: str, new_id: 
     entry = {"ids": [a, b], "score": verdict.score, "reasons": verdict.reasons, "source": "intake",
              "entity": "contact"}  # fmt: skip
     redis.hset(portal_key(member_id, "review"), f"{a}:{b}", json.dumps(entry, ensure_ascii=False))
-    lang = portal_language(registry().get(member_id))
+    lang = language_of(member_id)
     name = " ".join(filter(None, (twin.get("NAME"), twin.get("LAST_NAME")))) or gettext_in(
         lang, "no name"
     )
