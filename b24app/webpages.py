@@ -54,6 +54,7 @@ def about():
     """The web app's root: what Blago24 is and how to install it into a portal."""
     settings = current_app.config["SETTINGS"]
     base = settings.public_url.rstrip("/")
-    return render_template(
-        "about.html", handler=f"{base}/app", install=f"{base}/install", lang=request_language()
-    )
+    from .demo import SCOPES  # the rights the app asks for, as the demo registers it
+
+    return render_template("about.html", handler=f"{base}/app", install=f"{base}/install",
+                           scopes=", ".join(SCOPES), lang=request_language())  # fmt: skip

@@ -70,6 +70,7 @@ def test_unknown_paths_and_methods_are_pages_and_the_root_explains_the_app(app_s
     root = requests.get(app_server.url + "/", headers=BROWSER, timeout=10)
     assert root.status_code == 200 and "Благо24" in root.text and "Как установить" in root.text
     assert f"{app_server.url}/install" in root.text and f"{app_server.url}/app" in root.text
+    assert "права crm, user, bizproc, placement, im," in root.text  # the rights the app asks for
     assert "How to install it" in requests.get(app_server.url + "/?LANG=en", timeout=10).text
 
 
