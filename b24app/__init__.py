@@ -9,7 +9,7 @@ from flask import Flask, Response, g, jsonify, request
 from redis.exceptions import LockError, RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import context, logs, metrics
+from . import context, i18n, logs, metrics, webpages
 from .config import Settings
 from .errors import InboundError
 from .health import health
@@ -48,6 +48,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_operations(app, settings)
     register_error_handlers(app)
+    i18n.init_app(app)
+    app.add_url_rule("/", "about", webpages.about)
     return app
 
 
@@ -97,8 +99,10 @@ def register_operations(app: Flask, settings: Settings) -> None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Refused input → a 4xx that names the problem; anything unforeseen → a logged 500 page with a
-    request id and nothing else."""
+    """Refused input → a 4xx that names the problem; anything unforeseen → a logged 500 with a request id.
+    A person's browser on a page route gets a page in their language saying what to do next (``pages``);
+    webhooks, events, robots and scripts get JSON."""
+    from b24app.bitrix import BitrixError
 
     @app.errorhandler(InboundError)
     def refused(err: InboundError):
@@ -111,64 +115,56 @@ def register_error_handlers(app: Flask) -> None:
                 source if source in BY_NAME else "unknown"
             )  # a label per URL would be unbounded
             metrics.add(context.redis(), metrics.REFUSED, source=source, reason=type(err).__name__)
-        return jsonify(error=type(err).__name__, message=str(err)), err.status
+        return answer(err.status, type(err).__name__, str(err))
 
     @app.errorhandler(PortalNotFound)
     def gone(err: PortalNotFound):
         log.info("call to %s for a portal not installed: %s", request.path, err)
-        return jsonify(error="Unauthorized", message="the portal is not installed"), 401
+        return answer(401, "Unauthorized", "the portal is not installed")
 
     @app.errorhandler(RedisError)
     def storage_away(err: RedisError):
         log.warning("request to %s: Redis unavailable (%s)", request.path, type(err).__name__)
-        return jsonify(
-            error="Unavailable", message="storage unavailable for a moment; try again"
-        ), 503
+        return answer(503, "Unavailable", "storage unavailable for a moment; try again")
 
     @app.errorhandler(LockError)
     def busy(err: LockError):
         log.warning("request to %s waited too long for a lock: %s", request.path, err)
-        return jsonify(
-            error="Unavailable", message="busy with the same portal; try again in a moment"
-        ), 503
+        return answer(503, "Unavailable", "busy with the same portal; try again in a moment")
+
+    @app.errorhandler(BitrixError)
+    def portal_away(err: BitrixError):
+        log.warning("request to %s: the portal answered %s", request.path, err)
+        return answer(503, "Unavailable", "the portal did not answer as expected; try again")
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(err: RequestEntityTooLarge):
         message = f"request body over {MAX_BODY // (1024 * 1024)} MiB or {MAX_KEYS} form parts"
-        return jsonify(error="BadRequest", message=message), 400
+        return answer(400, "BadRequest", message)
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
-        return jsonify(error=type(err).__name__, message=err.description), err.code or 500
+        return answer(err.code or 500, type(err).__name__, err.description or "")
 
     @app.errorhandler(Exception)
     def unforeseen(err: Exception):
         request_id = g.get("request_id") or uuid.uuid4().hex[:12]
         log.exception("request %s to %s failed", request_id, request.path)
-        html, headers = error_page(request_id)
-        return html, 500, headers
+        return webpages.error_page(500, "", request_id)
 
 
-ERROR_PAGE = {
-    "ru": (
-        "Что-то пошло не так",
-        "Мы уже знаем об ошибке. Попробуйте ещё раз чуть позже.",
-        "Номер запроса",
-    ),
-    "en": (
-        "Something went wrong",
-        "We have logged the error. Please try again a little later.",
-        "Request id",
-    ),
-}
+MACHINE_PATHS = ("/hooks/", "/bitrix/", "/robots/", "/healthz", "/metrics")
 
 
-def error_page(request_id: str) -> tuple[str, dict]:
-    """The 500 page in the user's language (Bitrix24's LANG, else the browser's): no detail but the id."""
-    lang = str(
-        request.args.get("LANG") or request.accept_languages.best_match(["ru", "en"]) or "ru"
-    )
-    title, text, label = ERROR_PAGE.get(lang.lower()[:2], ERROR_PAGE["ru"])
-    html = (f'<!doctype html><html lang="{"en" if title == ERROR_PAGE["en"][0] else "ru"}"><meta charset="utf-8">'
-            f"<title>{title}</title><h1>{title}</h1><p>{text}</p><p>{label}: <code>{request_id}</code></p></html>")  # fmt: skip
-    return html, {"Content-Type": "text/html; charset=utf-8", "X-Request-Id": request_id}
+def wants_page(req) -> bool:
+    """The one rule: a person's browser (it prefers HTML) on a route that is not a machine's gets a page."""
+    if req.path.startswith(MACHINE_PATHS):
+        return False
+    return req.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def answer(status: int, error: str, message: str):
+    """An error as a page (``wants_page``) or as JSON naming the problem."""
+    if wants_page(request):
+        return webpages.error_page(status, message, g.get("request_id") or uuid.uuid4().hex[:12])
+    return jsonify(error=error, message=message), status

@@ -408,7 +408,34 @@ def main(argv: list[str] | None = None) -> int:
 
         if context.settings().json_logs:
             logs.use_json()
+    if getattr(args, "portal", None) is not None and (refusal := unknown_portal(args.portal)):
+        print(refusal, file=sys.stderr)
+        return 2
     return args.fn(args)
+
+
+def unknown_portal(member_id: str) -> str:
+    """One line in the user's language when ``--portal`` names no installed portal (or Redis is away);
+    "" when it is installed."""
+    from redis.exceptions import RedisError
+
+    from . import context
+    from .i18n import env_language, gettext_in
+
+    lang = env_language()
+    try:
+        portal = context.registry().get(member_id)
+    except RedisError:
+        return gettext_in(
+            lang, "b24app: the storage (Redis) cannot be reached: check B24APP_REDIS_URL"
+        )
+    if portal is None or portal.status == "uninstalled":
+        return gettext_in(
+            lang,
+            "b24app: no installed portal %(portal)s (b24app portals lists them)",
+            portal=member_id,
+        )
+    return ""
 
 
 if __name__ == "__main__":

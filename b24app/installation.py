@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import asdict
 
-from . import context, trust
+from . import activity, context, trust
 from .bitrix import BitrixClient, BitrixError, TokenSource
 from .errors import BadRequest, Forbidden, Unauthorized, Unavailable
 from .jobs import lease, portal_job
@@ -74,9 +74,11 @@ def install(info: AppInfo, application_token: str, access_token: str, refresh_to
     and queue the template."""
     if not application_token or not refresh_token:
         raise BadRequest("an install needs the application token and the refresh token")
-    require_admin(info, access_token, "install the app")
+    user = require_admin(info, access_token, "install the app")
     portal = register(info, application_token, access_token, refresh_token, expires_in)
     queue_template(portal.member_id)
+    activity.remember_admin(context.redis(), portal.member_id, user.get("ID"))
+    activity.record(context.redis(), portal.member_id, "installed")
     log.info(
         "portal %s: installed (version %s) through %s",
         portal.member_id,
@@ -185,6 +187,9 @@ def apply_template(member_id: str) -> dict:
         enums_of(
             member_id, context.client(member_id), context.redis(), fresh=True
         )  # donations need them
+    activity.record(
+        context.redis(), member_id, "template", writes=rec.writes, missing=len(plan.missing)
+    )
     log.info("portal %s: template applied with %d write commands", member_id, rec.writes)
     return {"writes": rec.writes, "missing": len(plan.missing)}
 
@@ -246,3 +251,75 @@ def forget_jobs(member_id: str) -> None:
             redis.delete(key)
     for key in redis.scan_iter(f"rq:results:*{member_id}*", count=500):
         redis.delete(key)
+
+
+PICKUP = 60  # seconds a queued template job may wait for a worker before the page says so
+
+
+def template_progress(member_id: str, now: float | None = None) -> dict:
+    """Where bringing the portal to the template stands, for the app page: ``phase`` is ``applying``
+    (a job waits or runs), ``stalled`` (queued, no worker took it within PICKUP s), ``failed`` (the job
+    failed: ``reason``), ``done`` or ``incomplete`` (applied, items missing); ``since`` the job's time."""
+    from rq.job import Job
+
+    now = time.time() if now is None else now
+    redis = context.redis()
+    status = template_status(member_id)
+    job = None
+    if redis.exists(f"rq:job:template-{member_id}"):
+        job = Job.fetch(f"template-{member_id}", connection=redis)
+    state = job.get_status(refresh=True) if job else None
+    stamp = lambda t: t.timestamp() if t else now  # noqa: E731
+    if state in ("started",):
+        return {"phase": "applying", "since": stamp(job.started_at), "started": True}
+    if state in ("queued", "scheduled", "deferred"):
+        since = stamp(job.enqueued_at)
+        if state == "queued" and now - since > PICKUP:
+            return {"phase": "stalled", "since": since}
+        return {"phase": "applying", "since": since, "started": False}
+    if state == "failed":
+        reason = next(
+            (f["reason"] for f in jobs_failures(member_id) if "template" in f.get("job", "")), ""
+        )
+        return {
+            "phase": "failed",
+            "since": stamp(job.ended_at),
+            "reason": reason or (job.exc_info or "")[-300:],
+        }
+    if status is None:
+        return {
+            "phase": "stalled",
+            "since": now,
+        }  # nothing queued and nothing applied: say so, offer a retry
+    missing = [i for i in status["items"] if i["status"] == "missing"]
+    return {"phase": "incomplete" if missing else "done", "since": status.get("at", now)}
+
+
+def jobs_failures(member_id: str) -> list[dict]:
+    from .jobs import failures
+
+    return failures(member_id)
+
+
+def missing_by_kind(status: dict | None, progress: dict) -> dict[str, list[dict]]:
+    """The template's missing items grouped by kind, each with its reason (its detail, else the job's)."""
+    grouped: dict[str, list[dict]] = {}
+    for item in (status or {}).get("items", []):
+        if item["status"] == "missing":
+            reason = item.get("detail") or progress.get("reason", "")
+            grouped.setdefault(item["kind"], []).append({**item, "reason": reason})
+    return grouped
+
+
+def retry_template(member_id: str) -> None:
+    """«Повторить настройку»: a template job that waits unclaimed or failed is dropped and queued afresh
+    (one that runs is left to run)."""
+    from rq.job import Job
+
+    redis = context.redis()
+    if redis.exists(f"rq:job:template-{member_id}"):
+        job = Job.fetch(f"template-{member_id}", connection=redis)
+        if job.get_status(refresh=True) != "started":
+            job.delete()
+    queue_template(member_id)
+    activity.record(redis, member_id, "retried")

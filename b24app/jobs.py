@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from redis.lock import Lock
 from rq import get_current_job
 
-from . import context
+from . import activity, context
 from .bitrix import BatchFailed, BitrixError, OperationTimeLimited
 from .errors import Blago24Error, InboundError, Unavailable
 from .oauth import RefreshFailed
@@ -120,6 +120,7 @@ def stop_retrying(member_id: str, job_name: str, reason: str) -> None:
     redis = context.redis()
     key = portal_key(member_id, "job-failures")
     redis.pipeline().lpush(key, entry).ltrim(key, 0, FAILURES_KEPT - 1).execute()
+    activity.record(redis, member_id, "stopped", job=job_name, reason=reason[:300])
 
 
 def failures(member_id: str) -> list[dict]:

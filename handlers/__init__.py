@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from b24app import context
+from b24app import activity, context
 from b24app.errors import NotFound, Unauthorized
 from b24app.portals import portal_key
 from b24app.queue import DEFAULT, enqueue_once
@@ -70,11 +70,9 @@ def receive(key: str, source: str, kind: str = "") -> Response:
     raw = request.get_data(cache=True)
     secret = portal.settings.get(spec.secret_setting, "")
     if not secret:
-        raise Unauthorized(
-            f"{spec.name}: the portal has no {spec.secret_setting} set on the app page"
-        )
+        refuse(portal.member_id, spec.name, f"{spec.secret_setting} not set on the app page")
     if not spec.verify(raw, request.headers, secret):
-        raise Unauthorized(f"{spec.name}: signature does not match")
+        refuse(portal.member_id, spec.name, "signature does not match")
     kind = kind.lower()
     if spec.kinds and not kind:
         raise NotFound(
@@ -88,7 +86,15 @@ def receive(key: str, source: str, kind: str = "") -> Response:
         log.info("portal %s is uninstalled: %s delivery dropped", portal.member_id, spec.name)
     elif work is not None:
         queue_once(portal.member_id, spec.name, work)
+        activity.received(context.redis(), portal.member_id, spec.name)
+        activity.record(context.redis(), portal.member_id, "delivery", source=spec.name)
     return jsonify(spec.reply())
+
+
+def refuse(member_id: str, source: str, reason: str):
+    """Refuse a delivery the portal's admin should hear about (their recent activity); Unauthorized."""
+    activity.record(context.redis(), member_id, "refused", source=source, reason=reason)
+    raise Unauthorized(f"{source}: {reason}")
 
 
 def queue_once(member_id: str, source: str, work: Work) -> None:

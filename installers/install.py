@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, render_template, request
 
 from b24app import installation
 from b24app.errors import BadRequest
+from b24app.i18n import request_language
 from b24app.inbound import AppEvent, PageOpen, parse, unflatten
 
 bp = Blueprint("install", __name__, template_folder="templates")
@@ -26,7 +27,9 @@ def install():
     installation.install(
         info, page.APPLICATION_TOKEN, page.AUTH_ID, page.REFRESH_ID, page.AUTH_EXPIRES
     )
-    return render_template("install.html", bx24_js=current_app.config["SETTINGS"].bx24_js_url)
+    return render_template(
+        "install.html", bx24_js=current_app.config["SETTINGS"].bx24_js_url, lang=request_language()
+    )
 
 
 def install_event(event: AppEvent) -> str:

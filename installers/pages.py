@@ -5,20 +5,22 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, render_template, request, send_file
+from flask_babel import gettext
 
-from b24app import bridge, connectors, context, installation, jobs
+from b24app import activity, bridge, connectors, context, installation, jobs
 from b24app.donations import duplicates, recompute, recurring
 from b24app.errors import BadRequest, NotFound, Unauthorized
+from b24app.i18n import portal_language, request_language
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.signing import BadSignature, sign, verify
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 MOSCOW = ZoneInfo("Europe/Moscow")
 PURPOSE = "settings-form"
-KINDS = {"pipeline": "воронка / pipeline", "stage": "стадия / stage", "list item": "значение списка / list value",
-         "field": "поле / field", "smart process": "смарт-процесс / smart process",
-         "product property": "свойство товара / product property", "event": "событие / event",
-         "placement": "встройка / placement", "robot": "робот / robot"}  # fmt: skip
+KINDS = {"pipeline": ("воронка", "pipeline"), "stage": ("стадия", "stage"), "list item": ("значение списка", "list value"),
+         "field": ("поле", "field"), "smart process": ("смарт-процесс", "smart process"),
+         "product property": ("свойство товара", "product property"), "event": ("событие", "event"),
+         "placement": ("встройка", "placement"), "robot": ("робот", "robot")}  # fmt: skip
 
 
 @bp.app_template_filter("datetime")
@@ -37,8 +39,10 @@ def app_page():
         page.member_id, page.DOMAIN, page.AUTH_ID, page.APPLICATION_TOKEN
     )
     admin = user.get("ADMIN") is True
+    if admin:
+        activity.remember_admin(context.redis(), portal.member_id, user.get("ID"))
     token = sign(secret(), PURPOSE, claims(portal, user)) if admin else ""
-    return render(portal, token, saved=False, lang=page.LANG)
+    return render(portal, token, saved=False, lang=request_language())
 
 
 @bp.post("/app/settings")
@@ -48,9 +52,50 @@ def save_settings():
     values = {k: v for k, v in request.form.items() if k in connectors.BY_KEY}
     if not values:
         raise BadRequest("no settings in the form")
-    with context.registry().change(member_id) as portal:
-        connectors.update_settings(portal, values)
-    return render(portal, request.form["token"], saved=True, lang=request.form.get("lang", "ru"))
+    try:
+        with context.registry().change(member_id) as portal:
+            changed = connectors.update_settings(portal, values)
+    except BadRequest as refused:  # the form again, nothing saved, the field named
+        portal, lang = context.registry().require(member_id), request_language()
+        return render(portal, request.form["token"], saved="", lang=lang, refused=why(refused, lang),
+                      entered=values), 400  # fmt: skip
+    outcome = "changed" if changed else "unchanged"
+    return render(portal, request.form["token"], saved=outcome, lang=request_language())
+
+
+def watch_queue(portal, phase: str) -> None:
+    """A setup no worker took is a stuck queue: the portal's admins are told once; a moving one clears it."""
+    redis = context.redis()
+    if phase == "stalled":
+        activity.alert(redis, context.client(portal.member_id), portal.member_id,
+                       portal_language(portal), "queue_stuck")  # fmt: skip
+    elif phase in ("done", "incomplete"):
+        activity.clear(redis, portal.member_id, "queue_stuck")
+
+
+def why(refused: BadRequest, lang: str) -> str:
+    """A refused setting in the user's words: the field's label, the value and the format it needs."""
+    if isinstance(refused, connectors.SettingRefused):
+        s = refused.setting
+        return gettext("«%(label)s»: «%(value)s» does not fit. %(hint)s", label=s.label(lang),
+                       value=refused.value, hint=s.help(lang))  # fmt: skip
+    return str(refused)
+
+
+@bp.post("/app/refresh")
+def refresh_page():
+    """The page again (its self-refresh while the template is applied): the signed token, nothing changed."""
+    token = request.form.get("token", "")
+    return render(portal_of(token, PURPOSE), token, saved="", lang=request_language())
+
+
+@bp.post("/app/template/retry")
+def retry_template():
+    """«Повторить настройку»: queue the template job again (admins: the page's signed token)."""
+    token = request.form.get("token", "")
+    portal = portal_of(token, PURPOSE)
+    installation.retry_template(portal.member_id)
+    return render(portal, token, saved="", lang=request_language())
 
 
 @bp.post("/app/totals")
@@ -59,7 +104,7 @@ def recompute_totals():
     token = request.form.get("token", "")
     portal = portal_of(token, PURPOSE)
     recompute.start_recompute(context.redis(), portal.member_id)
-    return render(portal, token, saved=False, lang=request.form.get("lang", "ru"))
+    return render(portal, token, saved="", lang=request_language())
 
 
 @bp.post("/app/deal-duplicates")
@@ -70,7 +115,7 @@ def deal_duplicates():
     phase = "merging" if request.form.get("action") == "merge" else "proposing"
     if not duplicates.start(context.redis(), portal.member_id, phase):
         raise BadRequest("nothing proposed to merge yet: find the duplicates first")
-    return render(portal, token, saved=False, lang=request.form.get("lang", "ru"))
+    return render(portal, token, saved="", lang=request_language())
 
 
 def claims(portal, user: dict) -> dict:
@@ -113,11 +158,18 @@ def leyka_bridge_zip():
                      download_name=bridge.ZIP_NAME, max_age=3600)  # fmt: skip
 
 
-def connector_guides() -> list[tuple[str, str, str, str]]:
-    """(source, Russian, English, download path) how-to for each inbound source."""
+def connector_guides(portal, lang: str) -> list[dict]:
+    """Per inbound source: its instruction (from its module) in ``lang``, its URLs, its secret setting,
+    the file it needs, and when it last had a delivery accepted (None: never)."""
     from handlers import SOURCES
 
-    return [(s.name, *s.guide, s.download) for s in SOURCES if s.guide[0]]
+    base = current_app.config["SETTINGS"].public_url
+    received = activity.last_received(context.redis(), portal.member_id)
+    return [{"name": s.name, "text": s.guide[1] if lang == "en" else s.guide[0], "download": s.download,
+             "urls": list(connectors.webhook_urls(base, portal, s.paths()).values()),
+             "secret": connectors.BY_KEY[s.secret_setting].label(lang),
+             "secret_set": bool(portal.settings.get(s.secret_setting)), "received": received.get(s.name)}
+            for s in SOURCES]  # fmt: skip
 
 
 def hook_paths() -> list[str]:
@@ -160,27 +212,43 @@ def letters_view(portal, state: dict | None) -> dict:
             "recent": listed(portal.member_id, "recent")[:10], "failures": listed(portal.member_id, "failures")[:10]}  # fmt: skip
 
 
-def render(portal, token: str, saved: bool, lang: str, letter_state: dict | None = None) -> str:
+def render(
+    portal,
+    token: str,
+    saved: str,
+    lang: str,
+    letter_state: dict | None = None,
+    refused: str = "",
+    entered: dict | None = None,
+) -> str:
+    """The app page; ``saved`` is ``changed``/``unchanged`` after a save; ``refused`` names a field not saved."""
     settings = current_app.config["SETTINGS"]
+    redis = context.redis()
+    status = installation.template_status(portal.member_id)
+    progress = installation.template_progress(portal.member_id)
+    if token:
+        watch_queue(portal, progress["phase"])
     return render_template(
         "app.html",
         bx24_js=settings.bx24_js_url,
         portal=portal,
-        status=installation.template_status(portal.member_id),
+        status=status,
+        progress=progress,
+        missing=installation.missing_by_kind(status, progress),
         settings=connectors.SETTINGS,
-        values=connectors.public_view(portal),
+        values={**connectors.public_view(portal), **(entered or {})},
         hooks=connectors.webhook_urls(settings.public_url, portal, hook_paths()) if token else {},
         failures=jobs.failures(portal.member_id)[:5] if token else [],
-        guides=connector_guides() if token else [],
+        guides=connector_guides(portal, lang) if token else [],
+        activity=activity.recent(redis, portal.member_id, lang) if token else [],
         token=token,
         saved=saved,
+        refused=refused,
         lang=lang,
-        kinds=KINDS,
+        kinds={k: v[1] if lang == "en" else v[0] for k, v in KINDS.items()},
         letters=letters_view(portal, letter_state) if token else {},
-        subscription_cases=recurring.cases(context.redis(), portal.member_id) if token else [],
-        deal_duplicates=duplicates.page_state(context.redis(), portal.member_id) if token else {},
+        subscription_cases=recurring.cases(redis, portal.member_id) if token else [],
+        deal_duplicates=duplicates.page_state(redis, portal.member_id) if token else {},
         shown=duplicates.SHOWN,
-        totals=recompute.summary(recompute.run_state(context.redis(), portal.member_id))
-        if token
-        else {},
+        totals=recompute.summary(recompute.run_state(redis, portal.member_id)) if token else {},
     )

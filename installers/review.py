@@ -11,13 +11,14 @@ import logging
 import time
 
 from flask import Blueprint, Response, current_app, render_template, request
+from flask_babel import gettext as _
 
 from b24app import context
 from b24app.bitrix import BitrixError
 from b24app.errors import BadRequest
+from b24app.i18n import request_language
 from b24app.matching import proposal
 from b24app.matching.contacts import DEFAULT_REGION
-from b24app.matching.report import language
 from b24app.matching.report import report_csv as csv_text
 from b24app.matching.scan import Cluster, mark_not_duplicate, review_entries
 from b24app.matching.scanrun import (
@@ -29,6 +30,7 @@ from b24app.matching.scanrun import (
     start_merge,
     start_scan,
 )
+from b24app.matching.words import in_words
 from b24app.ratelimit import PortalBusy
 from b24app.signing import sign
 
@@ -39,12 +41,18 @@ bp = Blueprint("review", __name__, template_folder="templates")
 PURPOSE = "review"
 
 
-@bp.route("/app/review", methods=["GET", "POST"])
+@bp.app_template_filter("in_words")
+def reasons_in_words(reasons: str) -> str:
+    """The matcher's reasons as a sentence in the page's language, with the score and its thresholds."""
+    return in_words(str(reasons or ""), request_language())
+
+
+@bp.post("/app/review")
 def review_page():
     """List the review queue; a POST with ``action`` (and ``key``) merges, dismisses or starts a scan first.
     While a scan runs only its progress is shown: the queue is being rebuilt, and the portal's requests
     are the scan's."""
-    portal, claims = pages.page_claims(request.values.get("token", ""), PURPOSE, pages.PURPOSE)
+    portal, claims = pages.page_claims(request.form.get("token", ""), PURPOSE, pages.PURPOSE)
     member_id = portal.member_id
     message = act(portal, request.form.get("action", ""), request.form.get("key", ""))
     # the page's own token lives no longer than the one it came with: it cannot renew itself
@@ -61,7 +69,7 @@ def review_page():
                            message=message or unreadable, running=running, state=state,
                            progress=progress_of(state), report=report_meta(redis, member_id),
                            groups=[] if running else proposal.groups(redis, member_id),
-                           figures=proposal.figures(redis, member_id), lang=language(request.values.get("lang")),
+                           figures=proposal.figures(redis, member_id), lang=request_language(),
                            bx24_js=current_app.config["SETTINGS"].bx24_js_url)  # fmt: skip
 
 
@@ -79,7 +87,7 @@ def report_csv():
 
 def caller() -> str:
     """The portal of a valid review token, or of the app page's settings token (the link from the app page)."""
-    return pages.portal_of(request.values.get("token", ""), PURPOSE, pages.PURPOSE).member_id
+    return pages.portal_of(request.form.get("token", ""), PURPOSE, pages.PURPOSE).member_id
 
 
 def act(portal, action: str, key: str) -> str:
@@ -90,8 +98,8 @@ def act(portal, action: str, key: str) -> str:
     region = portal.settings.get("phone_region") or DEFAULT_REGION
     if action == "scan":
         if start_scan(redis, member_id, "propose", region):
-            return "Поиск дубликатов запущен / Duplicate scan started"
-        return "Поиск дубликатов уже идёт / A duplicate scan is already running"
+            return _("Duplicate scan started")
+        return _("A duplicate scan is already running")
     if action in ("merge-selected", "merge-all"):
         keys = request.form.getlist("keys") if action == "merge-selected" else None
         return start_merging(member_id, proposal.chosen(redis, member_id, keys), region)
@@ -99,10 +107,10 @@ def act(portal, action: str, key: str) -> str:
     if action not in ("merge", "not-duplicate"):
         raise BadRequest(f"unknown action {action!r}")
     if entry is None:
-        return "Запись уже обработана / Already handled"
+        return _("Already handled")
     if action == "not-duplicate":
         mark_not_duplicate(redis, member_id, entry["ids"], entry["entity"])
-        return "Запомнено: не дубликат / Remembered: not a duplicate"
+        return _("Remembered: not a duplicate")
     cluster = Cluster(
         entry["entity"], [int(i) for i in entry["ids"]], False, entry["score"], entry["reasons"]
     )
@@ -112,10 +120,10 @@ def act(portal, action: str, key: str) -> str:
 def start_merging(member_id: str, clusters: list[Cluster], region: str) -> str:
     """Queue the merge job of these clusters; the sentence to show."""
     if not clusters:
-        return "Ничего не выбрано / Nothing chosen"
+        return _("Nothing chosen")
     if start_merge(context.redis(), member_id, clusters, region):
-        return f"Объединение запущено: групп {len(clusters)} / Merging {len(clusters)} groups"
-    return "Поиск или объединение уже идёт / A scan or a merge is already running"
+        return _("Merging started: %(n)s groups", n=len(clusters))
+    return _("A scan or a merge is already running")
 
 
 def load_records(
@@ -131,7 +139,9 @@ def load_records(
         log.warning("review page: records of %s not read: %s", member_id, exc)
         return (
             {},
-            "Портал не ответил, записи не загружены; обновите страницу позже / The portal did not answer",
+            _(
+                "The portal did not answer, the records are not loaded: reload the page a little later"
+            ),
         )
     records = {
         (entity, i): out.result[f"{entity}{i}"]

@@ -12,9 +12,11 @@ import logging
 import time
 
 from flask import Blueprint, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
 
 from b24app import context, installation
-from b24app.errors import BadRequest
+from b24app.errors import BadRequest, Forbidden
+from b24app.i18n import request_language
 from b24app.inbound import PageOpen, parse, unflatten
 from b24app.portals import portal_key
 from b24app.signing import sign
@@ -40,6 +42,8 @@ def placement():
     portal, user = installation.open_page(
         page.member_id, page.DOMAIN, page.AUTH_ID, page.APPLICATION_TOKEN
     )
+    if user.get("ADMIN") is not True:  # the page starts jobs that write into the portal
+        raise Forbidden("only a portal administrator can sync Timepad events")
     token = sign(secret(), PURPOSE, pages.claims(portal, user), TTL)
     return show(portal, token, event_id=0, message="")
 
@@ -55,26 +59,26 @@ def sync():
         )
     event_id = int(text)
     started = start_sync(context.redis(), portal.member_id, event_id)
-    message = ("Синхронизация запущена / Sync started" if started
-               else "Синхронизация этого мероприятия уже идёт / This event's sync is already running")  # fmt: skip
+    message = _("Sync started") if started else _("This event's sync is already running")
     return show(portal, token, event_id=event_id, message=message)
 
 
-@bp.route("/app/timepad/status", methods=["GET", "POST"])
+@bp.post("/app/timepad/status")
 def status():
-    """The event's sync as JSON, for the page's live progress."""
-    portal, _ = token_of(request.values.get("token", ""))
-    event_id = request.values.get("event_id", "")
+    """The event's sync as JSON, for the page's live progress (the token only in the POST body: a query
+    string ends up in logs and in the browser's history)."""
+    portal, _ = token_of(request.form.get("token", ""))
+    event_id = request.form.get("event_id", "")
     if not event_id.isdigit():
         raise BadRequest("event_id must be digits")
     return jsonify(summary(run_state(context.redis(), portal.member_id, int(event_id))))
 
 
-@bp.route("/app/timepad/event", methods=["GET", "POST"])
+@bp.post("/app/timepad/event")
 def event_page():
     """The page showing one event's sync (where the live progress lands when done)."""
-    portal, token = token_of(request.values.get("token", ""))
-    event_id = request.values.get("event_id", "")
+    portal, token = token_of(request.form.get("token", ""))
+    event_id = request.form.get("event_id", "")
     return show(portal, token, event_id=int(event_id) if event_id.isdigit() else 0, message="")
 
 
@@ -110,15 +114,16 @@ def show(portal, token: str, event_id: int, message: str):
     )
     return render_template("timepad.html", token=token, events=events, problem=problem, message=message,
                            event_id=event_id, chosen=chosen, reasons=reasons(rows) if rows else {}, rows=rows[:200],
-                           bx24_js=current_app.config["SETTINGS"].bx24_js_url)  # fmt: skip
+                           bx24_js=current_app.config["SETTINGS"].bx24_js_url, lang=request_language())  # fmt: skip
 
 
 def recent_events(portal) -> tuple[list[dict], str]:
     """The organisation's recent events from Timepad, and a sentence when they could not be read."""
     org = portal.settings.get("timepad_organization_id", "")
     if not org or not portal.settings.get("timepad_token"):
-        return [], ("Timepad не подключён: задайте токен API и ID организации на странице приложения / "
-                    "Timepad is not connected: set the API token and organisation id on the app page")  # fmt: skip
+        return [], _(
+            "Timepad is not connected: set the API token and the organisation id on the app page"
+        )
     try:
         events = timepad_client(portal).events(int(org), limit=RECENT)
     except TimepadError as exc:

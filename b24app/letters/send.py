@@ -19,10 +19,11 @@ from decimal import Decimal
 
 from redis import Redis
 
-from .. import context, metrics
+from .. import activity, context, metrics
 from ..bitrix import BitrixClient
 from ..donations.events import DonorEvent, Kind
 from ..donations.rollup import portal_zone
+from ..i18n import gettext_in, portal_language
 from ..jobs import lease, portal_job
 from ..portals import Portal, portal_key
 from ..queue import URGENT, enqueue_once
@@ -337,6 +338,8 @@ def deliver(redis: Redis, portal: Portal, client: BitrixClient, resolved: Resolv
         send(portal.settings, letter, client)
     except LetterRefused as exc:
         return refused(redis, portal, client, entry, contact_id, lid, kind, str(exc))
+    # letters go again: a new failure is told again
+    activity.clear(redis, member_id, "letters_failing")
     return finish(redis, portal, client, resolved, deals, contact_id, lid, entry, kind, "sent")
 
 
@@ -382,8 +385,12 @@ def refused(redis: Redis, portal: Portal, client: BitrixClient, entry: dict, con
     redis.hdel(key(member_id, "due", contact_id), lid)
     note(redis, member_id, "failures", {"kind": kind, "contact_id": contact_id, "deal_id": entry.get("deal_id"),
                                         "reason": reason[:500], "letter": lid})  # fmt: skip
+    language = portal_language(portal)
+    activity.alert(redis, client, member_id, language, "letters_failing", reason=reason[:200])
     owner = ("deal", entry["deal_id"]) if entry.get("deal_id") else ("contact", contact_id)
-    text = f"Письмо донору «{kind}» не отправлено: {reason}"
+    text = gettext_in(
+        language, "Donor letter «%(kind)s» not sent: %(reason)s", kind=kind, reason=reason
+    )
     client.call("crm.timeline.comment.add", {"fields": {"ENTITY_TYPE": owner[0], "ENTITY_ID": int(owner[1]),
                                                         "COMMENT": text}})  # fmt: skip
     metrics.add(

@@ -16,10 +16,10 @@ def templates_key(member_id: str) -> str:
 
 
 def language(portal: Portal) -> str:
-    """The language letters are written in: setting ``letter_language`` (Russian unless it is English)."""
-    return (
-        "en" if str(portal.settings.get("letter_language") or "").lower().startswith("en") else "ru"
-    )
+    """The language letters are written in: setting ``letter_language``, else the portal's ``language``
+    (Russian unless it is English)."""
+    chosen = portal.settings.get("letter_language") or portal.settings.get("language") or ""
+    return "en" if str(chosen).lower().startswith("en") else "ru"
 
 
 def template_of(member_id: str, letter: Letter) -> dict[str, str] | None:

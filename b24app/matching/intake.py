@@ -22,6 +22,7 @@ from redis.exceptions import LockError
 
 from ..bitrix import BitrixClient
 from ..errors import Blago24Error
+from ..i18n import gettext_in, language_of
 from ..portals import portal_key
 from .contacts import (
     _GMAIL_DOMAINS,
@@ -35,6 +36,7 @@ from .contacts import (
 from .names import transliterate
 from .scan import person_of
 from .score import Decision, Person, Verdict, profile, same_person
+from .words import in_words
 
 log = logging.getLogger(__name__)
 
@@ -358,8 +360,12 @@ def flag_for_review(client: BitrixClient, redis: Redis, member_id: str, new_id: 
     entry = {"ids": [a, b], "score": verdict.score, "reasons": verdict.reasons, "source": "intake",
              "entity": "contact"}  # fmt: skip
     redis.hset(portal_key(member_id, "review"), f"{a}:{b}", json.dumps(entry, ensure_ascii=False))
-    name = " ".join(filter(None, (twin.get("NAME"), twin.get("LAST_NAME")))) or "без имени"
-    comment = (f"Возможно, это тот же человек, что и контакт #{twin_id} ({name}); пара ждёт проверки. "
-               f"Possibly the same person as contact #{twin_id}: {verdict.reasons}")  # fmt: skip
+    lang = language_of(member_id)
+    name = " ".join(filter(None, (twin.get("NAME"), twin.get("LAST_NAME")))) or gettext_in(
+        lang, "no name"
+    )
+    comment = gettext_in(lang, "Possibly the same person as contact #%(id)s (%(name)s); the pair waits for "
+                         "review on the duplicates page. Why: %(why)s", id=twin_id, name=name,
+                         why=in_words(verdict.reasons, lang))  # fmt: skip
     client.call("crm.timeline.comment.add",
                 {"fields": {"ENTITY_ID": new_id, "ENTITY_TYPE": "contact", "COMMENT": comment}})  # fmt: skip

@@ -38,7 +38,7 @@ from redis import Redis
 from redis.exceptions import WatchError
 from rq import get_current_job
 
-from .. import context
+from .. import activity, context
 from ..bitrix import PAGE, BitrixClient, OperationTimeLimited
 from ..errors import Blago24Error
 from ..jobs import permanent, portal_job
@@ -233,6 +233,7 @@ def scan_job(member_id: str, run: str) -> str:
     try:
         while time.monotonic() < deadline:
             if scan.step(patience=PATIENCE):
+                tell_activity(redis, member_id)
                 return "over"
     except (PortalBusy, OperationTimeLimited) as busy:
         # a limit met inside a batch names no moment (bitrix24-rest.md §3.2): a minute then
@@ -248,6 +249,19 @@ def scan_job(member_id: str, run: str) -> str:
         raise
     requeue(redis, member_id, run)
     return "continues"
+
+
+def tell_activity(redis: Redis, member_id: str) -> None:
+    """A finished scan or merge in the portal's recent activity (the app page)."""
+    state, meta = run_state(redis, member_id), report_meta(redis, member_id)
+    if state.get("mode") == "merge":
+        activity.record(
+            redis, member_id, "merge", merged=state.get("merged", 0), failed=state.get("failed", 0)
+        )
+    else:
+        activity.record(
+            redis, member_id, "scan", proposed=meta.get("proposed", 0), review=meta.get("review", 0)
+        )
 
 
 def scan_portal(client: BitrixClient, redis: Redis, member_id: str, *, apply: bool = False,

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from . import faults, lifecycle
 from .delivery import courier
@@ -31,6 +31,21 @@ def app_unreachable(err: lifecycle.AppUnreachable) -> tuple[Response, int]:
 
 def world() -> World:
     return current_app.config["WORLD"]
+
+
+@bp.get("/")
+def index() -> Response:
+    """The control API itself: every route under /_sandbox/ with its methods and what it does (HTML for a
+    browser, JSON otherwise)."""
+    routes = []
+    for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.rule.startswith("/_sandbox/") and rule.rule != "/_sandbox/":
+            doc = (current_app.view_functions[rule.endpoint].__doc__ or "").strip().split("\n")[0]
+            methods = sorted(m for m in rule.methods or () if m not in ("HEAD", "OPTIONS"))
+            routes.append({"path": rule.rule, "methods": methods, "doc": doc})
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html":
+        return jsonify(routes=routes)
+    return Response(render_template("ui_control.html", routes=routes), mimetype="text/html")
 
 
 def body() -> dict:

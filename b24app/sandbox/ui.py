@@ -124,14 +124,66 @@ def apps_view(w: World, portal: Portal) -> list[dict]:
 
 
 def deal_board(portal: Portal) -> list[dict]:
-    """Deals grouped by pipeline (CATEGORY_ID), then by stage (STAGE_ID) in the usual stage order."""
-    pipelines: dict[str, dict[str, list]] = {}
+    """Every pipeline by name (empty ones too), its stages by name in the portal's order, and its deals."""
+    pipelines: dict[str, dict[str, list]] = {
+        cat: {} for cat in stored(portal, "categories").get("2", {"0": {}})
+    }
     for deal in rows(portal.table("deal")):
         category = str(field(deal, "CATEGORY_ID", "categoryId") or "0")
         stage = str(field(deal, "STAGE_ID", "stageId") or "—")
         pipelines.setdefault(category, {}).setdefault(stage, []).append(deal)
-    return [{"id": cat, "stages": [{"id": s, "deals": stages[s]} for s in sorted(stages, key=stage_key)]}
-            for cat, stages in sorted(pipelines.items(), key=lambda kv: id_key(kv[0]))]  # fmt: skip
+    board = []
+    for cat, found in sorted(pipelines.items(), key=lambda kv: id_key(kv[0])):
+        entity = "DEAL_STAGE" if cat == "0" else f"DEAL_STAGE_{cat}"
+        listed = stage_rows(portal, entity)
+        order = [r["STATUS_ID"] for r in listed] + sorted(set(found) - {r["STATUS_ID"] for r in listed},
+                                                          key=stage_key)  # fmt: skip
+        names = {r["STATUS_ID"]: r["NAME"] for r in listed}
+        board.append({"id": cat, "name": pipeline_name(portal, 2, cat),
+                      "stages": [{"id": s, "name": names.get(s, s), "deals": found.get(s, [])} for s in order]})  # fmt: skip
+    return board
+
+
+def stored(portal: Portal, bucket: str) -> dict:
+    """A sandbox module's storage as it is (reading never seeds it)."""
+    return portal.state["data"].get(bucket) or {}
+
+
+def stage_rows(portal: Portal, entity_id: str) -> list[dict]:
+    """The stages of one list (``DEAL_STAGE``, ``DYNAMIC_128_STAGE_3``) in SORT order."""
+    listed = [
+        r
+        for r in (stored(portal, "statuses").get("rows") or {}).values()
+        if r["ENTITY_ID"] == entity_id
+    ]
+    return sorted(listed, key=lambda r: (int(r["SORT"]), int(r["ID"])))
+
+
+def pipeline_name(portal: Portal, entity_type_id: int, category_id: str) -> str:
+    found = (stored(portal, "categories").get(str(entity_type_id)) or {}).get(str(category_id))
+    if found:
+        return str(found.get("name") or category_id)
+    return "Общая" if str(category_id) == "0" else f"#{category_id}"
+
+
+def type_title(portal: Portal, entity_type_id: str) -> str:
+    """A smart process's title by its entityTypeId (the number when the type is gone)."""
+    for t in stored(portal, "types").values():
+        if str(t.get("entityTypeId")) == str(entity_type_id):
+            return str(t.get("title") or entity_type_id)
+    return f"entityTypeId {entity_type_id}"
+
+
+def item_stage_name(portal: Portal, type_id: str, item: dict) -> str:
+    stage = str(field(item, "stageId", "STAGE_ID") or "")
+    entity = f"DYNAMIC_{type_id}_STAGE_{field(item, 'categoryId', 'CATEGORY_ID') or 0}"
+    return next((r["NAME"] for r in stage_rows(portal, entity) if r["STATUS_ID"] == stage), stage)
+
+
+def merged_into(portal: Portal, kind: str, record_id: str) -> str | None:
+    """The id a merged-away record now lives on (crm.entity.mergeBatch), or None."""
+    type_id = str(TYPE_IDS.get(kind) or kind.removeprefix("item:"))
+    return (stored(portal, "merged").get(type_id) or {}).get(str(record_id))
 
 
 def stage_key(stage: str) -> tuple:
@@ -143,7 +195,9 @@ def item_tables(portal: Portal) -> list[dict]:
     """Smart-process (and other ``item:<n>``) tables with their records."""
     tables = portal.state["data"].get("tables", {})
     names = sorted((k for k in tables if k.startswith("item:")), key=lambda k: id_key(k[5:]))
-    return [{"kind": k, "type_id": k[5:], "records": rows(tables[k])} for k in names]
+    return [{"kind": k, "type_id": k[5:], "title": type_title(portal, k[5:]), "records": rows(tables[k]),
+             "stage": {str(field(r, "id", "ID")): item_stage_name(portal, k[5:], r) for r in rows(tables[k])}}
+            for k in names]  # fmt: skip
 
 
 def portal_view(w: World, portal: Portal) -> dict:
@@ -234,7 +288,9 @@ def record_page(member_id: str, kind: str, record_id: str):
         known = kind in TYPE_IDS or kind.startswith("item:")
         record = portal.table(kind).get(record_id) if known else None
         if record is None:
-            abort(404, f"no {kind} {record_id}")
+            root = merged_into(portal, kind, record_id) if known else None
+            return render_template("ui_gone.html", portal=portal, kind=kind, record_id=record_id,
+                                   root=root), 200 if root else 404  # fmt: skip
         buttons = [(app, p) for app in apps_view(w, portal) if app["installed"]
                    for p in app["placements"] if kind_of_placement(p["code"]) == kind]  # fmt: skip
         return render_template("ui_record.html", portal=portal, kind=kind, record=record,

@@ -246,7 +246,11 @@ def apply_merge(
         root["MODIFY_BY_ID"] = call.auth.user_id
     update_event, delete_event, extra = event_names(type_id)
     root_id = ids[0]
+    merged = call.portal.bucket("merged").setdefault(str(type_id), {})
     for seed in ids[1:]:
+        merged[str(seed)] = (
+            root_id  # the portal UI says «объединён с #N» instead of a bare Not Found
+        )
         relink(call.portal, type_id, seed, root_id)
         activities.rebind(call.portal, type_id, int(seed), int(root_id))
         del table[seed]

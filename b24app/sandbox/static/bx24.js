@@ -26,8 +26,13 @@
     return null;
   }
 
+  function remembered() { try { return global.sessionStorage.getItem("bx24_app_sid"); } catch (e) { return null; } }
+
   var ORIGIN = originOf(script.src);
-  var SID = queryParam("APP_SID");
+  // a page the app navigated to inside the frame (a form's POST) has no APP_SID in its URL: like Bitrix24's
+  // own BX24.js (which reads the frame's name), it keeps working for the frame's session
+  var SID = queryParam("APP_SID") || remembered();
+  if (SID) { try { global.sessionStorage.setItem("bx24_app_sid", SID); } catch (e) {} }
   var LANG = queryParam("LANG") || "ru";
   var DOMAIN = queryParam("DOMAIN");
   var session = null;
