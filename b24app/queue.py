@@ -106,6 +106,18 @@ def orphans(redis: Redis, queues: list[str]) -> set[tuple[str, str]]:
     return found
 
 
+_queues: dict[tuple[int, str], Queue] = {}
+
+
+def queue_of(redis: Redis, name: str) -> Queue:
+    """The process's Queue object for ``name`` on this connection (it keeps the server's version, which
+    RQ otherwise asks Redis for at every enqueue)."""
+    key = (id(redis), name)
+    if key not in _queues or _queues[key].connection is not redis:
+        _queues[key] = Queue(name, connection=redis)
+    return _queues[key]
+
+
 def retry_policy() -> Retry:
     """Every job's retries: five, spread over about nine minutes."""
     return Retry(max=5, interval=[10, 30, 60, 120, 300])
@@ -114,7 +126,7 @@ def retry_policy() -> Retry:
 def enqueue(redis: Redis, queue: str, job_id: str, fn: Callable | str, *args: Any, at: float | None = None,
             **kwargs: Any) -> Job:  # fmt: skip
     """Queue ``fn(*args)`` under ``job_id`` with the retry policy; at ``at`` (epoch seconds) when given."""
-    q = Queue(queue, connection=redis)
+    q = queue_of(redis, queue)
     trace = {
         "request_id": REQUEST_ID.get() or JOB_ID.get()
     }  # the log lines of the job name its cause

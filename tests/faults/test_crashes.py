@@ -61,9 +61,8 @@ class Fund:
             try:
                 queued = sum(redis.llen(k) for k in redis.keys("rq:queue:*"))
                 busy = sum(redis.zcard(k) for k in redis.keys("rq:wip:*"))
-                soon = sum(
-                    redis.zcount(k, 0, time.time() + 60) for k in redis.keys("rq:scheduled:*")
-                )
+                soon = sum(not i.startswith(LATER) for k in redis.keys("rq:scheduled:*")
+                           for i in (j.decode() for j in redis.zrangebyscore(k, 0, time.time() + 60)))  # fmt: skip
                 if queued == busy == soon == 0:
                     return
             except Exception:  # Redis on its way back
