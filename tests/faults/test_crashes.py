@@ -17,6 +17,7 @@ from . import matrix
 SETTLED = (
     90  # seconds for the queues to empty after a crash (a SIGKILLed job is resumed after GRACE)
 )
+LATER = ("totals-dirty-", "dedup-nightly-")  # scheduled jobs no donation or letter waits for
 
 
 class Fund:
