@@ -109,7 +109,9 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
     seen = portal_key(member_id, "seen", source, work.delivery)
     if redis.set(seen, CLAIMED, nx=True, ex=CLAIM_TTL):
         try:
-            pipe = redis.pipeline(transaction=True)  # RQ opens its MULTI first, so the job goes in first
+            pipe = redis.pipeline(
+                transaction=True
+            )  # RQ opens its MULTI first, so the job goes in first
             enqueue(redis, DEFAULT, f"{source}-{member_id}-{work.delivery}", work.job, member_id,
                     work.payload, pipeline=pipe)  # fmt: skip
             if work.record is not None:
