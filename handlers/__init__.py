@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from redis.exceptions import RedisError
 
-from b24app import context
+from b24app import context, metrics
 from b24app.errors import NotFound, Unauthorized, Unavailable
 from b24app.portals import portal_key
 from b24app.queue import DEFAULT, enqueue
@@ -117,6 +117,7 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
             if work.record is not None:
                 work.record(member_id, work.payload, pipe)
             pipe.set(seen, 1, ex=SEEN_TTL)
+            count_request(pipe)
             pipe.execute()
         except BaseException:
             with contextlib.suppress(RedisError):
@@ -127,6 +128,12 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
     context.replicated(
         redis
     )  # acknowledged only once the replicas hold it (a repeat too: see docs)
+
+
+def count_request(pipe) -> None:
+    """The request's metric rides the delivery's transaction (its answer is 200 from here on)."""
+    metrics.add(pipe, metrics.REQUESTS, route=request.url_rule.rule, status="200")
+    g.request_counted = True
 
 
 def wait_for_claim(redis, seen: str) -> None:
