@@ -135,6 +135,7 @@ def test_worker_sigkilled_mid_donation_job(fund):
     """The worker and its work-horse SIGKILLed while the deal's write batch is in flight (the portal
     applies it); a new worker resumes the job, which finds the deal: one deal, one letter."""
     made = [fund.pay(100)]
+    fund.portal.control("DELETE", "/counters")
     fund.portal.control(
         "POST", "/faults", json={"method": "batch", "command": "crm.deal.add", "latency": 2}
     )
@@ -142,9 +143,10 @@ def test_worker_sigkilled_mid_donation_job(fund):
     def outcome() -> str:
         first = start_worker(fund.app, fund.log)
         deadline = time.monotonic() + 30
-        while not fund.portal.control("GET", "/counters").get("crm.deal.add"):
+        while fund.portal.control("GET", "/faults")["faults"]:  # taken: the write is in flight
             assert time.monotonic() < deadline, "the job did not reach its write"
-            time.sleep(0.05)
+            time.sleep(0.02)
+        assert not fund.portal.control("GET", "/counters").get("crm.deal.add")  # not applied yet
         kill_group(first)
         time.sleep(2.5)  # the write lands in the portal after its holder died
         second = start_worker(fund.app, fund.log)
