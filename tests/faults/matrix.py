@@ -340,6 +340,9 @@ class DealMerge(Flow):
         return "2 deals → 1 (Успешно), 1 comment"
 
 
+# ISSUE 19: lesson reminders join the matrix as one entry below: a ``Reminders(Flow)`` class beside the
+# others (``target`` = the request that sends the reminder, ``trigger`` = a lesson reminder made due,
+# ``check`` = exactly one reminder in the portal) and ``Reminders`` in FLOWS; docs/faults.md follows.
 FLOWS = [
     CloudPayments,
     Leyka,

@@ -71,6 +71,7 @@ class Fund:
             time.sleep(0.5)
         raise AssertionError("the queues did not settle")
 
+    # ISSUE 19: a lesson reminder due beside the donations belongs here too (made, then counted once)
     def once(self, made: list[tuple[str, str]]) -> str:
         """Each payment one deal at «Успешно», one donor, one letter."""
         outbox = self.portal.control("GET", "/outbox")
