@@ -64,9 +64,10 @@ def register_operations(app: Flask, settings: Settings) -> None:
     @app.after_request
     def count(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.add(
-            context.redis(), metrics.REQUESTS, route=route, status=str(response.status_code)
-        )
+        if not g.get("request_counted"):  # a webhook's new delivery counted itself (handlers)
+            metrics.add(
+                context.redis(), metrics.REQUESTS, route=route, status=str(response.status_code)
+            )
         response.headers["X-Request-Id"] = g.get("request_id", "")
         return response
 

@@ -43,6 +43,7 @@ logging.getLogger("fast_bitrix24").setLevel(logging.WARNING)  # it logs request 
 BATCH_MAX = 50
 PAGE = 50
 INLINE_WAIT_MAX = 20.0  # longer waits go back to the job queue instead of blocking a worker
+TIMEOUT = 65.0  # seconds one HTTP request to a portal may take (a lost answer surfaces after this)
 
 
 class BitrixError(Blago24Error):
@@ -327,7 +328,7 @@ class BitrixClient:
 
         trace = aiohttp.TraceConfig()
         trace.on_request_redirect.append(on_redirect)
-        timeout = aiohttp.ClientTimeout(total=65)
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT)
         async with aiohttp.ClientSession(
             raise_for_status=check, trace_configs=[trace], timeout=timeout
         ) as session:

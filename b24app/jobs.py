@@ -4,7 +4,7 @@
 uninstalled) ends it quietly; the portal's rate or operating limit queues it again for the moment the
 limit frees up (no worker sleeps on it, no retry is used); an error that will not get better by waiting (``permanent``) ends it at once,
 with no RQ retries, its reason kept for the app page (``failures``); anything else follows the retry
-policy of ``queue.retry_policy``. ``lease`` is a Redis lock renewed while its holder lives, so a job that
+policy of ``queue.retry_policy``. ``bulk_lane`` keeps one bulk job per portal on a worker (fairness between portals). ``lease`` is a Redis lock renewed while its holder lives, so a job that
 runs twice (a worker died, its job resumed) never runs twice at the same time, and a dead holder's lease
 frees itself within seconds.
 """
@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from redis.lock import Lock
 from rq import get_current_job
@@ -129,6 +129,22 @@ def failures(member_id: str) -> list[dict]:
         json.loads(raw)
         for raw in context.redis().lrange(portal_key(member_id, "job-failures"), 0, -1)
     ]
+
+
+BULK_RETRY = 2.0  # seconds before a portal's waiting bulk job asks for the portal's bulk lane again
+
+
+@contextmanager
+def bulk_lane(member_id: str) -> Iterator[None]:
+    """One bulk job (a sync, a recompute, a scan) per portal holds a worker at a time: the portal's rate
+    limit is shared, so a second one would only sleep on it while other portals' work waits. PortalBusy
+    (ask again in BULK_RETRY s: the job is queued again for then, its worker freed) when another holds it."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(lease(member_id, "bulk-lane"))
+        except PortalBusyElsewhere:
+            raise PortalBusy(member_id, time.time() + BULK_RETRY) from None
+        yield
 
 
 @contextmanager

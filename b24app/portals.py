@@ -7,6 +7,7 @@ in the indexes.
 """
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -73,6 +74,23 @@ class Portal:
 PORTAL_FIELDS = {f.name for f in fields(Portal)}
 
 
+# KEYS[1] the key index; ARGV key, record prefix, per-portal prefix, tokens suffix → member_id, record, tokens
+BY_KEY = """
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return false end
+return {member, redis.call('GET', ARGV[2] .. member) or '', redis.call('GET', ARGV[3] .. member .. ARGV[4]) or ''}
+"""
+PLAIN_KEPT = 512  # decrypted records kept per process, keyed by their ciphertext
+
+
+@functools.lru_cache(maxsize=PLAIN_KEPT)
+def plaintext(fernet: Fernet, blob: bytes) -> bytes:
+    """A record decrypted, remembered by its ciphertext: any change (a rotated secret, a new token) is a new
+    ciphertext and so read afresh; a record that does not decrypt is never remembered."""
+    return fernet.decrypt(blob)
+
+
+@functools.cache
 def fernet_for(secret_key: str) -> Fernet:
     """A Fernet cipher derived from the deployment's secret key."""
     digest = hashlib.sha256(b"blago24/portal-registry/" + secret_key.encode()).digest()
@@ -118,11 +136,14 @@ class PortalRegistry:
 
     def get(self, member_id: str) -> Portal | None:
         blob, pair = self.redis.mget(self._key(member_id), self._tokens_key(member_id))
+        return self._portal(member_id, blob, pair)
+
+    def _portal(self, member_id: str, blob: bytes | None, pair: bytes | None) -> Portal | None:
         if blob is None:
             return None
         try:
-            record = json.loads(self.fernet.decrypt(blob))
-            record.update(json.loads(self.fernet.decrypt(pair)) if pair else {})
+            record = json.loads(plaintext(self.fernet, blob))
+            record.update(json.loads(plaintext(self.fernet, pair)) if pair else {})
             record.setdefault("link_secret", "")  # an older record: not a new secret at every read
             return Portal(**{k: v for k, v in record.items() if k in PORTAL_FIELDS})
         except InvalidToken as exc:
@@ -137,8 +158,13 @@ class PortalRegistry:
         return portal
 
     def by_key(self, key: str) -> Portal | None:
-        member_id = self.redis.hget(f"{PREFIX}:portal-keys", key)
-        return self.get(member_id.decode()) if member_id else None
+        """The portal of a webhook key: index and record read in one round trip (every webhook asks)."""
+        found = self.redis.eval(BY_KEY, 1, f"{PREFIX}:portal-keys", key, f"{PREFIX}:portal:",
+                                f"{PREFIX}:p:", ":tokens")  # fmt: skip
+        if not found:
+            return None
+        member_id, blob, pair = found
+        return self._portal(member_id.decode(), blob or None, pair or None)
 
     def by_domain(self, domain: str) -> Portal | None:
         member_id = self.redis.hget(f"{PREFIX}:portal-domains", domain)

@@ -1,5 +1,6 @@
 """RQ queues and enqueueing with deterministic job ids (the sender's or the portal's natural key)."""
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,55 @@ def resume_abandoned(redis: Redis, queue: str) -> list[str]:
     return resumed
 
 
+def requeue_orphans(redis: Redis, queues: list[str], settle: float = 2.0) -> list[str]:
+    """Put back jobs that say "queued" yet sit in no queue: a worker popped them and lost Redis (or died)
+    before it registered them as started (over several queues RQ pops with BLPOP, keeping no copy).
+    Seen twice ``settle`` seconds apart, so a live worker's job in hand is never taken for one."""
+    first = orphans(redis, queues)
+    if not first:
+        return []
+    time.sleep(settle)
+    back = []
+    for job_id, origin in orphans(redis, queues) & first:
+        Queue(origin, connection=redis).enqueue_job(
+            Job.fetch(job_id, connection=redis), at_front=True
+        )
+        back.append(job_id)
+    return back
+
+
+def orphans(redis: Redis, queues: list[str]) -> set[tuple[str, str]]:
+    """(job id, queue) of every queued-status job of these queues that is in none of their lists."""
+    held: set[str] = set()
+    for name in queues:
+        q = Queue(name, connection=redis)
+        held |= set(q.get_job_ids()) | {
+            i.decode() for i in redis.lrange(q.intermediate_queue_key, 0, -1)
+        }
+    ids = [k.decode()[7:] for k in redis.scan_iter("rq:job:*", count=1000) if k.count(b":") == 2]
+    pipe = redis.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(f"rq:job:{job_id}", "status", "origin")
+    found = set()
+    for job_id, (status, origin) in zip(ids, pipe.execute(), strict=True):
+        origin = (origin or b"").decode()
+        if status == b"queued" and origin in queues and job_id not in held:
+            found.add((job_id, origin))
+    return found
+
+
+_queues: dict[tuple[int, str], Queue] = {}
+
+
+def queue_of(redis: Redis, name: str) -> Queue:
+    """The process's Queue object for ``name`` on this connection (it keeps the server's version, which
+    RQ otherwise asks Redis for at every enqueue)."""
+    key = (id(redis), name)
+    if key not in _queues or _queues[key].connection is not redis:
+        _queues[key] = Queue(name, connection=redis)
+    return _queues[key]
+
+
 def retry_policy() -> Retry:
     """Every job's retries: five, spread over about nine minutes."""
     return Retry(max=5, interval=[10, 30, 60, 120, 300])
@@ -76,7 +126,7 @@ def retry_policy() -> Retry:
 def enqueue(redis: Redis, queue: str, job_id: str, fn: Callable | str, *args: Any, at: float | None = None,
             **kwargs: Any) -> Job:  # fmt: skip
     """Queue ``fn(*args)`` under ``job_id`` with the retry policy; at ``at`` (epoch seconds) when given."""
-    q = Queue(queue, connection=redis)
+    q = queue_of(redis, queue)
     trace = {
         "request_id": REQUEST_ID.get() or JOB_ID.get()
     }  # the log lines of the job name its cause

@@ -24,7 +24,7 @@ from rq.job import Job
 from . import metrics
 from .logs import traced
 from .matching.nightly import schedule_nightly
-from .queue import resume_abandoned
+from .queue import requeue_orphans, resume_abandoned
 
 log = logging.getLogger(__name__)
 HEARTBEAT = 10  # seconds between heartbeats of a running job
@@ -123,6 +123,11 @@ def work(redis: Redis, queue_names: list[str], burst: bool) -> int:
     previous: Worker | None = None
     while True:
         wait_for_redis(redis)
+        for job_id in requeue_orphans(redis, queue_names):
+            log.warning(
+                "job %s: popped by a worker that lost Redis or died before it started; queued again",
+                job_id,
+            )
         schedule_nightly(redis)
         if previous is not None:
             release_scheduler_locks(previous)

@@ -7,20 +7,26 @@ answered like a known one and logged; nothing is queued from a refused request, 
 acknowledged only once its job is queued.
 """
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
+from redis.exceptions import RedisError
 
-from b24app import activity, context
-from b24app.errors import NotFound, Unauthorized
+from b24app import activity, context, metrics
+from b24app.errors import NotFound, Unauthorized, Unavailable
 from b24app.portals import portal_key
-from b24app.queue import DEFAULT, enqueue_once
+from b24app.queue import DEFAULT, enqueue
 
 log = logging.getLogger(__name__)
 SEEN_TTL = 30 * 86400  # CloudPayments re-sends for hours; a month is plenty
+CLAIMED = b"claimed"  # the seen key's value while its delivery is being queued
+CLAIM_TTL = 30  # seconds a claim outlives a process that died holding it
+CLAIM_WAIT = 2.0  # seconds a repeat waits for the first copy to be queued
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,9 @@ class Work:
     delivery: str  # the sender's own id of this notification
     job: Callable
     payload: dict
-    record: Callable[[str, dict], None] | None = None  # the record step, before the job is queued
+    record: Callable[[str, dict, Any], None] | None = (
+        None  # the record step (member_id, payload, pipeline)
+    )
 
 
 @dataclass(frozen=True)
@@ -98,15 +106,46 @@ def refuse(member_id: str, source: str, reason: str):
 
 
 def queue_once(member_id: str, source: str, work: Work) -> None:
-    """Queue the delivery's job unless this very delivery was queued before (its sender's id)."""
+    """Queue the delivery's job unless this very delivery was queued before (its sender's id).
+
+    Two round trips for a new delivery: the delivery is claimed (SET NX, CLAIM_TTL), then recorded, queued
+    and marked seen in one transaction. A repeat that meets a claim waits for it to resolve (a claim whose
+    process died frees itself after CLAIM_TTL, so the sender's next retry is queued)."""
     redis = context.redis()
     seen = portal_key(member_id, "seen", source, work.delivery)
-    if not redis.exists(seen):
-        if work.record is not None:
-            work.record(member_id, work.payload)
-        enqueue_once(redis, DEFAULT, f"{source}-{member_id}-{work.delivery}", work.job, member_id,
-                     work.payload)  # fmt: skip
-        redis.set(seen, 1, ex=SEEN_TTL)
+    if redis.set(seen, CLAIMED, nx=True, ex=CLAIM_TTL):
+        try:
+            pipe = redis.pipeline(
+                transaction=True
+            )  # RQ opens its MULTI first, so the job goes in first
+            enqueue(redis, DEFAULT, f"{source}-{member_id}-{work.delivery}", work.job, member_id,
+                    work.payload, pipeline=pipe)  # fmt: skip
+            if work.record is not None:
+                work.record(member_id, work.payload, pipe)
+            pipe.set(seen, 1, ex=SEEN_TTL)
+            count_request(pipe)
+            pipe.execute()
+        except BaseException:
+            with contextlib.suppress(RedisError):
+                redis.delete(seen)
+            raise
+    else:
+        wait_for_claim(redis, seen)
     context.replicated(
         redis
     )  # acknowledged only once the replicas hold it (a repeat too: see docs)
+
+
+def count_request(pipe) -> None:
+    """The request's metric rides the delivery's transaction (its answer is 200 from here on)."""
+    metrics.add(pipe, metrics.REQUESTS, route=request.url_rule.rule, status="200")
+    g.request_counted = True
+
+
+def wait_for_claim(redis, seen: str) -> None:
+    """Return once the delivery's first copy is queued; Unavailable (503: retry) if that takes too long."""
+    deadline = time.monotonic() + CLAIM_WAIT
+    while redis.get(seen) == CLAIMED:
+        if time.monotonic() > deadline:
+            raise Unavailable("the same delivery is being queued right now; try again")
+        time.sleep(0.01)

@@ -169,3 +169,34 @@ def test_a_job_meeting_the_portals_limit_is_queued_again_for_then(registered, re
         and later.args == (registered.member_id, 7)
         and later.retries_left == 5
     )
+
+
+def test_a_portals_second_bulk_job_gives_its_worker_back(portal, app_server):
+    """While one bulk job of a portal holds its bulk lane, a second one (a totals run) sends the portal
+    nothing and is queued again two seconds on, freeing its worker for other portals' work; once the
+    lane is free it runs to the end."""
+    from rq.registry import ScheduledJobRegistry
+
+    from b24app.donations.recompute import run_state, start_recompute
+    from b24app.jobs import bulk_lane
+
+    portal.control(
+        "POST", "/install", json={"client_id": app_server.client_id, "flow": "ui", "finish": True}
+    )
+    app_server.run_jobs()
+    member, redis = portal.member_id, app_server.redis
+    with bulk_lane(member):
+        portal.control("DELETE", "/counters")
+        run = start_recompute(redis, member)
+        app_server.run_jobs()
+        assert portal.control("GET", "/requests")["requests"] == 0
+    scheduled = ScheduledJobRegistry("bulk", connection=redis)
+    [waiting] = [
+        j for j in scheduled.get_job_ids() if j.startswith(f"totals-run-{member}-{run}-at-")
+    ]
+    assert 0 < scheduled.get_scheduled_time(waiting).timestamp() - time.time() <= 2.5
+    job = Job.fetch(waiting, connection=redis)
+    scheduled.remove(job)
+    Queue("bulk", connection=redis).enqueue_job(job)
+    app_server.run_jobs()
+    assert run_state(redis, member)["phase"] == "done"

@@ -68,3 +68,34 @@ def test_web_and_worker_refuse_the_default_secret_key(redis_url):
     short = subprocess.run([sys.executable, "-m", "b24app", "worker", "--burst"],
                            env={**env, "B24APP_SECRET_KEY": "short"}, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert short.returncode == 2 and "короче 12 символов" in short.stderr
+
+
+def test_a_job_popped_but_never_started_is_queued_again_by_the_next_worker(redis_url):
+    """A worker popped a job (BLPOP over several queues keeps no copy) and lost Redis before it marked it
+    started: the job is in no queue. The next `b24app worker` puts it back and runs it; a job of a live
+    worker (started, registered) is left alone."""
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    queue = Queue("default", connection=redis)
+    job = queue.enqueue("operator.add", 2, 3, job_id="popped-then-lost")
+    assert redis.lpop(queue.key) == job.id.encode()  # what the dying worker's BLPOP did
+    env = {**os.environ, "B24APP_REDIS_URL": redis_url, "B24APP_SECRET_KEY": "test-secret-key"}
+    subprocess.run([sys.executable, "-m", "b24app", "worker", "--burst"], env=env, check=True, timeout=60,
+                   capture_output=True)  # fmt: skip
+    job.refresh()
+    assert job.get_status() == "finished" and job.return_value() == 5
+
+
+def test_orphans_are_only_queued_status_jobs_missing_from_their_queue(redis_url):
+    """``orphans`` names a popped queued job, not a waiting one, nor a finished one, nor another queue's."""
+    from b24app.queue import orphans
+
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    queue = Queue("default", connection=redis)
+    popped = queue.enqueue("operator.add", 1, 1, job_id="popped")
+    queue.enqueue("operator.add", 1, 2, job_id="waiting")
+    Queue("other", connection=redis).enqueue("operator.add", 1, 3, job_id="elsewhere")
+    redis.lrem(queue.key, 1, popped.id)
+    redis.lrem("rq:queue:other", 1, "elsewhere")
+    assert orphans(redis, ["default"]) == {("popped", "default")}

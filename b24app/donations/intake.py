@@ -67,11 +67,15 @@ def pending_key(member_id: str, key: str) -> str:
     return portal_key(member_id, "payment", key, "pending")
 
 
-def record_delivery(member_id: str, payload: dict) -> None:
-    """The handler's record step: the delivery joins its payment's pending ones (idempotent by its id)."""
+def record_delivery(member_id: str, payload: dict, pipe=None) -> None:
+    """The handler's record step: the delivery joins its payment's pending ones (idempotent by its id);
+    into ``pipe`` when given (the handler's transaction), else at once."""
     donation = Donation.model_validate(payload)
-    redis, key = context.redis(), pending_key(member_id, donation.key)
-    redis.pipeline().hset(key, donation.delivery, json.dumps(payload)).expire(key, KEEP).execute()
+    key = pending_key(member_id, donation.key)
+    target = pipe if pipe is not None else context.redis().pipeline()
+    target.hset(key, donation.delivery, json.dumps(payload)).expire(key, KEEP)
+    if pipe is None:
+        target.execute()
 
 
 @portal_job

@@ -22,7 +22,7 @@ from rq import get_current_job
 from .. import context
 from ..bitrix import PAGE, BitrixClient, OperationTimeLimited
 from ..errors import Blago24Error
-from ..jobs import permanent
+from ..jobs import bulk_lane, permanent
 from ..portals import PortalNotFound, portal_key
 from ..queue import BULK, enqueue
 from ..ratelimit import PortalBusy
@@ -294,9 +294,10 @@ def totals_job(member_id: str, run: str) -> str:
     try:
         totals = TotalsRun(context.client(member_id), redis, member_id, run)
         deadline = time.monotonic() + SLICE
-        while time.monotonic() < deadline:
-            if totals.step(patience=PATIENCE):
-                return "over"
+        with bulk_lane(member_id):
+            while time.monotonic() < deadline:
+                if totals.step(patience=PATIENCE):
+                    return "over"
     except PortalNotFound:
         return "portal uninstalled"
     except (PortalBusy, OperationTimeLimited) as busy:

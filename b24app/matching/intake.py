@@ -12,6 +12,7 @@ identities, so concurrent intakes of one person never make twins.
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 FINDBYCOMM_MAX = 20  # more values are not an error: the portal silently reads the first 20 (§4.3)
 PAGE = 50  # a list request returns at most 50 rows (§2.4): the most candidates one load can score
 SELECT = ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "EMAIL", "PHONE"]
-LOCK_TIMEOUT = 120  # seconds a lock outlives a worker that died holding it
+LOCK_TIMEOUT = (
+    15  # seconds a lock outlives a worker that died holding it (renewed while its holder lives)
+)
 LOCK_WAIT = 60  # seconds an intake waits for a lock before giving up (the job is retried)
 IDEMPOTENCY_TTL = 30 * 86400
 _RANK = {Decision.SAME: 0, Decision.REVIEW: 1, Decision.DIFFERENT: 2}
@@ -125,13 +128,39 @@ def identity_locks(redis: Redis, member_id: str, keys: list[str]) -> Iterator[No
             if not lock.acquire():
                 raise IdentityBusy(f"identity lock {digest} busy for {LOCK_WAIT} s")
             held.append(lock)
-        yield
+        with renewed(held):
+            yield
     finally:
         for lock in reversed(held):
             try:
                 lock.release()
             except LockError:
                 log.warning("an identity lock expired before its intake finished")
+
+
+@contextmanager
+def renewed(locks: list) -> Iterator[None]:
+    """Keep ``locks`` alive while the block runs (a third of LOCK_TIMEOUT apart), so a long intake keeps
+    them and a dead worker's expire within LOCK_TIMEOUT."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(LOCK_TIMEOUT / 3):
+            for lock in locks:
+                try:
+                    lock.reacquire()
+                except (
+                    Exception
+                ) as exc:  # Redis away for a moment, or already lost: nothing to hold
+                    log.warning("identity lock not renewed: %s", exc)
+
+    renewer = threading.Thread(target=renew, name="identity-locks", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join(5)
 
 
 def _digest(key: str) -> str:

@@ -41,7 +41,7 @@ from rq import get_current_job
 from .. import activity, context
 from ..bitrix import PAGE, BitrixClient, OperationTimeLimited
 from ..errors import Blago24Error
-from ..jobs import permanent, portal_job
+from ..jobs import bulk_lane, permanent, portal_job
 from ..portals import PortalNotFound, portal_key
 from ..queue import BULK, enqueue
 from ..ratelimit import PortalBusy
@@ -231,10 +231,11 @@ def scan_job(member_id: str, run: str) -> str:
         return "portal uninstalled"
     deadline = time.monotonic() + SLICE
     try:
-        while time.monotonic() < deadline:
-            if scan.step(patience=PATIENCE):
-                tell_activity(redis, member_id)
-                return "over"
+        with bulk_lane(member_id):
+            while time.monotonic() < deadline:
+                if scan.step(patience=PATIENCE):
+                    tell_activity(redis, member_id)
+                    return "over"
     except (PortalBusy, OperationTimeLimited) as busy:
         # a limit met inside a batch names no moment (bitrix24-rest.md §3.2): a minute then
         requeue(

@@ -270,14 +270,26 @@ def http_requests(member_id: str) -> Response:
 
 @bp.post("/portals/<member_id>/faults")
 def add_fault(member_id: str) -> Response:
-    """The next ``count`` calls of ``method`` fail with ``error``/``status`` and/or wait ``latency`` s."""
+    """The next ``count`` calls of ``method`` fail with ``error``/``status``, wait ``latency`` s, or are
+    applied and lose their answer (``lost`` close|timeout, held ``hold`` s); ``command`` narrows a
+    ``batch`` plan to batches holding that command."""
     cfg = body()
     if not cfg.get("method"):
         raise ControlError("method is required (or * for any)")
+    if cfg.get("lost") not in (None, *faults.LOST):
+        raise ControlError(f"lost must be one of {', '.join(faults.LOST)}")
     with world().lock:
         entry = faults.plan(portal_or_404(member_id), cfg["method"], cfg.get("count", 1), cfg.get("error"),
-                            cfg.get("description", ""), cfg.get("status", 500), cfg.get("latency", 0))  # fmt: skip
+                            cfg.get("description", ""), cfg.get("status", 500), cfg.get("latency", 0),
+                            cfg.get("lost"), cfg.get("command"), cfg.get("hold"))  # fmt: skip
     return jsonify(entry)
+
+
+@bp.get("/portals/<member_id>/faults")
+def list_faults(member_id: str) -> Response:
+    """The portal's fault plans that still have calls to spoil, in the order they apply."""
+    with world().lock:
+        return jsonify(faults=faults.active(portal_or_404(member_id)))
 
 
 @bp.post("/oauth-server/faults")

@@ -1,5 +1,6 @@
 """The portal's REST endpoint: request parsing, auth, limits, faults, dispatch, envelopes (§2, §3)."""
 
+import contextlib
 import json
 import time
 from datetime import datetime
@@ -62,8 +63,10 @@ def handle(path: str, domain: str | None) -> Response:
             portal, auth = authenticate(w, params, webhook, domain)
             portal.count(method)
             portal.state["http_requests"] = portal.state.get("http_requests", 0) + 1
-            fault = faults.take(portal, method)
-        faults.suffer(fault)
+            fault = faults.take(portal, method, command_methods(method, params))
+        lost = fault.pop("lost", None) if fault else None
+        if not lost:
+            faults.suffer(fault)
         with w.lock:
             try:
                 limits.admit_request(portal)
@@ -71,14 +74,46 @@ def handle(path: str, domain: str | None) -> Response:
                 portal.count(f"!{err.error}")  # rejected by the bucket: visible to limiter tests
                 raise
         payload = run(w, portal, auth, method, params, started)
+        if lost:
+            lose_answer(lost, fault["hold"])
     except RestError as err:
         return envelope_error(err)
+    except LostAnswer:
+        return Response(b"", status=200)  # the socket is shut: werkzeug drops the write
     except Exception as exc:  # a sandbox bug: answer like the portal's own 500, with the cause
         current_app.logger.exception("sandbox method %s failed", path)
         return envelope_error(
             RestError("INTERNAL_SERVER_ERROR", f"{type(exc).__name__}: {exc}", 500)
         )
     return json_response(payload, 200)
+
+
+def command_methods(method: str, params: dict) -> tuple[str, ...]:
+    """The methods of a batch request's commands (empty for any other request)."""
+    if method != "batch":
+        return ()
+    cmd = next((v for k, v in params.items() if str(k).lower() == "cmd"), None)
+    texts = cmd.values() if isinstance(cmd, dict) else cmd if isinstance(cmd, list) else ()
+    return tuple(str(t).partition("?")[0].strip("/").lower().removesuffix(".json") for t in texts)
+
+
+def lose_answer(how: str, hold: float) -> None:
+    """The call was applied; its answer never arrives: the connection is closed at once (``close``) or
+    after ``hold`` seconds (``timeout``, past the client's patience)."""
+    import socket
+
+    if how == "timeout":
+        time.sleep(hold)
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+    raise LostAnswer()
+
+
+class LostAnswer(Exception):
+    """Raised after the connection was closed: nothing is written back."""
 
 
 def split_path(path: str) -> tuple[str, tuple[str, str] | None]:

@@ -25,7 +25,7 @@ from ..bitrix import BitrixClient, OperationTimeLimited
 from ..connectors import end_hours
 from ..donations.rollup import portal_zone
 from ..errors import Blago24Error
-from ..jobs import permanent, portal_job, stop_retrying
+from ..jobs import bulk_lane, permanent, portal_job, stop_retrying
 from ..matching.contacts import DEFAULT_REGION
 from ..portals import PortalNotFound, portal_key
 from ..queue import BULK, DEFAULT, enqueue
@@ -328,9 +328,10 @@ def sync_job(member_id: str, event_id: int, run: str) -> str:
     try:
         sync = EventSync(context.client(member_id), redis, member_id, event_id, run)
         deadline = time.monotonic() + SLICE
-        while time.monotonic() < deadline:
-            if sync.step(patience=PATIENCE):
-                return "over"
+        with bulk_lane(member_id):
+            while time.monotonic() < deadline:
+                if sync.step(patience=PATIENCE):
+                    return "over"
     except PortalNotFound:
         return "portal uninstalled"
     except (PortalBusy, OperationTimeLimited) as busy:
