@@ -94,6 +94,8 @@ class Facts:
     card_expires: str = ""
     fail_reason: str = ""
     subscription_status: str = ""
+    course: str = ""
+    lesson_at: datetime | None = None  # aware, in the portal's time zone
 
 
 def money(amount: Decimal, currency: str, lang: str) -> str:
@@ -115,6 +117,13 @@ def variables(facts: Facts, lang: str, fund: str, unsubscribe_url: str) -> dict[
         "card_expires": facts.card_expires,
         "reason": reason_in_words(facts.fail_reason, lang),
         "subscription_status": facts.subscription_status,
+        "course": facts.course,
+        "lesson_date": format_date(
+            facts.lesson_at.date(), "d MMMM y", locale=LOCALES.get(lang, "ru_RU")
+        )
+        if facts.lesson_at
+        else "",
+        "lesson_time": facts.lesson_at.strftime("%H:%M") if facts.lesson_at else "",
         "unsubscribe_url": unsubscribe_url,
     }
     assert set(values) == set(VARIABLES)
