@@ -183,4 +183,15 @@ def render(portal, token: str, saved: bool, lang: str, letter_state: dict | None
         totals=recompute.summary(recompute.run_state(context.redis(), portal.member_id))
         if token
         else {},
+        robots=robots_view(),
     )
+
+
+def robots_view() -> list[dict]:
+    """Each robot with the pipeline and stage it belongs on (placing it there is the manager's click)."""
+    from b24app.template.nonprofit import PIPELINES
+    from robots import ROBOTS
+
+    where = {(p.code, s.code): (p.name, s.name) for p in PIPELINES for s in p.stages}
+    return [{"code": r.code, "name": r.name, "description": r.description,
+             "place": where.get((r.pipeline, r.stage))} for r in ROBOTS]  # fmt: skip

@@ -310,7 +310,9 @@ NONPROFIT = Template(
     events=(
         EventBinding("ONAPPUPDATE", "/bitrix/events"),
         EventBinding("ONAPPUNINSTALL", "/bitrix/events"),
-        EventBinding("ONCRMPRODUCTUPDATE", "/bitrix/events"),  # lesson times moved: reminders follow
+        EventBinding(
+            "ONCRMPRODUCTUPDATE", "/bitrix/events"
+        ),  # lesson times moved: reminders follow
         EventBinding("ONCRMDEALUPDATE", "/bitrix/events"),  # a deal left «Записан»/«Обучается»
     ),
     placements=(

@@ -7,6 +7,7 @@ from the sandbox outbox and the run completed with its return values."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -163,3 +164,38 @@ def test_the_donor_totals_robot_returns_total_and_segment(school):
     assert Decimal(run["return_values"]["total"]) == Decimal("1500")
     donor = school.portal.result("crm.contact.get", {"id": contact})
     assert Decimal(str(donor["UF_CRM_B24_GIFTS_SUM"]).split("|")[0]) == Decimal("1500")
+
+
+def test_the_app_page_lists_the_robots_and_an_edited_reminder_is_what_goes(school):
+    """The app page names each robot with its pipeline and stage; the reminder's text edited there (like
+    the donor letters) is the letter the participant gets."""
+    from b24app.signing import sign
+
+    record = context.registry().require(school.portal.member_id)
+    token = sign(
+        "test-secret-key",
+        "settings-form",
+        {"m": record.member_id, "i": record.install_id, "u": "1"},
+    )
+    page = requests.post(
+        f"{school.app.url}/app/letters/save",
+        data={
+            "token": token,
+            "kind": "lesson_reminder",
+            "subject": "Занятие {{ lesson_date }}",
+            "body": "Курс «{{ course }}» начнётся в {{ lesson_time }}.",
+        },
+        timeout=10,
+    )
+    assert page.status_code == 200 and "Шаблон не сохранён" not in page.text
+    assert "Напомнить о занятиях" in page.text and "«Обучение» → «Записан»" in page.text
+    assert "Пересчитать итоги донора" in page.text
+    lesson = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=90)
+    deal = school.enrol(school.course("Керамика", [iso(lesson)]))
+    school.fire(deal)
+    [letter] = school.reminders()
+    assert letter["subject"].startswith("Занятие ")
+    assert (
+        f"Курс «Керамика» начнётся в {lesson.astimezone(ZoneInfo('Europe/Moscow')):%H:%M}."
+        in letter["body"]
+    )
