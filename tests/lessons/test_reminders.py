@@ -190,41 +190,42 @@ def test_sigkill_mid_send_and_a_scheduler_restart_send_exactly_once(portal, cras
     scheduler starts the reminder, and is SIGKILLed while the letter's batch is in flight (the sandbox still
     applies it); a third worker resumes the abandoned job, finds the letter by ORIGIN_ID: one letter. (RQ
     gives a killed scheduler's lock 61 s, so the reminder is that much late; the test allows for it.)"""
-    log = open(tmp_path / "worker.log", "w")
-    school_worker = start_worker(crash_app, log)
-    try:
-        school = School.__new__(School)
-        school.portal, school.app = portal, crash_app
-        portal.control(
-            "POST",
-            "/install",
-            json={"client_id": crash_app.client_id, "flow": "ui", "finish": True},
-        )
-        wait_for(
-            lambda: (
-                (context.registry().get(portal.member_id) or None) is not None
-                and context.registry().get(portal.member_id).template_version
-            ),
-            60,
-            "template applied",
-        )
-        School.__init__(
-            school, portal, crash_app
-        )  # install again is a no-op; reads the template ids
-        lesson = datetime.now(UTC) + timedelta(hours=2, seconds=12)
-        deal = school.enrol(school.course("Рисование", [lesson.isoformat()]))
-        school.fire(deal, run=False)
-        wait_for(lambda: states(school, deal) == ["pending"], 30, "reminder scheduled")
-        kill_group(school_worker)  # its scheduler dies with it, before the reminder is due
-        portal.control("POST", "/faults", json={"method": "batch", "latency": 4, "count": 3})
+    with open(tmp_path / "worker.log", "w") as log:
         school_worker = start_worker(crash_app, log)
-        # a killed scheduler's lock lives 61 s and a running worker retries it every 120 s (RQ's
-        # defaults): the reminder is late then, never lost or doubled
-        wait_for(lambda: states(school, deal) == ["sending"], 240, "the letter's batch in flight")
-        kill_group(school_worker)
-        school_worker = start_worker(crash_app, log)
-        wait_for(lambda: states(school, deal) == ["sent"], 120, "the resumed job marks it sent")
-        assert len(school.reminders()) == 1
-    finally:
-        kill_group(school_worker)
-        log.close()
+        try:
+            school = School.__new__(School)
+            school.portal, school.app = portal, crash_app
+            portal.control(
+                "POST",
+                "/install",
+                json={"client_id": crash_app.client_id, "flow": "ui", "finish": True},
+            )
+            wait_for(
+                lambda: (
+                    (context.registry().get(portal.member_id) or None) is not None
+                    and context.registry().get(portal.member_id).template_version
+                ),
+                60,
+                "template applied",
+            )
+            School.__init__(
+                school, portal, crash_app
+            )  # install again is a no-op; reads the template ids
+            lesson = datetime.now(UTC) + timedelta(hours=2, seconds=12)
+            deal = school.enrol(school.course("Рисование", [lesson.isoformat()]))
+            school.fire(deal, run=False)
+            wait_for(lambda: states(school, deal) == ["pending"], 30, "reminder scheduled")
+            kill_group(school_worker)  # its scheduler dies with it, before the reminder is due
+            portal.control("POST", "/faults", json={"method": "batch", "latency": 4, "count": 3})
+            school_worker = start_worker(crash_app, log)
+            # a killed scheduler's lock lives 61 s and a running worker retries it every 120 s (RQ's
+            # defaults): the reminder is late then, never lost or doubled
+            wait_for(
+                lambda: states(school, deal) == ["sending"], 240, "the letter's batch in flight"
+            )
+            kill_group(school_worker)
+            school_worker = start_worker(crash_app, log)
+            wait_for(lambda: states(school, deal) == ["sent"], 120, "the resumed job marks it sent")
+            assert len(school.reminders()) == 1
+        finally:
+            kill_group(school_worker)
