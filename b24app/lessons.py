@@ -27,14 +27,13 @@ from zoneinfo import ZoneInfo
 from redis import Redis
 
 from . import context, metrics
-from .bitrix import BitrixClient, BitrixError, NotFound
+from .bitrix import BitrixClient, BitrixError
 from .donations.rollup import portal_zone
 from .jobs import portal_job
 from .letters import Letter
 from .letters.channels import (
     LetterRefused,
     activity_fields,
-    already_sent_by_bitrix24,
     channel_of,
     refusal,
     send,
@@ -112,31 +111,46 @@ def values_of(raw: object) -> list:
     return [i.get("value", i.get("VALUE")) if isinstance(i, dict) else i for i in items if i]
 
 
-def read_enrolment(
-    client: BitrixClient, resolved: Resolved, zone: ZoneInfo, deal_id: int
-) -> Enrolment | None:
-    """The deal, its course, the course's property list and the contact in one batch; None: no deal."""
-    out = client.batch({
-        "deal": ("crm.deal.get", {"id": deal_id}),
-        "rows": ("crm.deal.productrows.get", {"id": deal_id}),
-        "props": ("crm.product.property.list", {}),
-        "product": ("crm.product.get", {"id": "$result[rows][0][PRODUCT_ID]"}),
-        "contact": ("crm.contact.get", {"id": "$result[deal][CONTACT_ID]"}),
-    })  # fmt: skip
-    deal = out.result.get("deal")
-    if not deal:
-        if isinstance(out.errors.get("deal"), NotFound | None):
-            return None
-        raise out.errors["deal"]
-    product = out.result.get("product") or {}
-    props = {str(p.get("ID")) for p in out.result.get("props") or [] if p.get("CODE") == PROPERTY}
-    own = values_of(deal.get(field("B24_LESSON_DATES")))
-    course = [v for p in props for v in values_of(product.get(f"PROPERTY_{p}"))]
-    times = sorted({t for t in (parse_time(v, zone) for v in (own or course)) if t})
-    active = str(deal.get("CATEGORY_ID")) == str(resolved.pipeline(PIPELINE)) and deal.get(
-        "STAGE_ID") in {resolved.stage(PIPELINE, s) for s in ACTIVE}  # fmt: skip
-    return Enrolment(deal_id, active, out.result.get("contact") or {}, str(product.get("NAME") or ""),
-                     int(product.get("ID") or 0), tuple(times))  # fmt: skip
+DEAL_SELECT = ["ID", "CATEGORY_ID", "STAGE_ID", "CONTACT_ID", field("B24_LESSON_DATES")]
+CONTACT_SELECT = ["ID", "NAME", "LAST_NAME", "EMAIL", field("B24_NO_EMAIL")]
+
+
+def read_enrolments(client: BitrixClient, resolved: Resolved, zone: ZoneInfo,
+                    deal_ids: list[int]) -> dict[int, Enrolment]:  # fmt: skip
+    """Up to GROUP deals as enrolments (a deal that is gone is left out): their deals, product rows and
+    the courses' property list in one request, their contacts and courses in one more."""
+    first = {"deals": ("crm.deal.list", {"filter": {"ID": deal_ids}, "select": DEAL_SELECT}),
+             "props": ("crm.product.property.list", {})}  # fmt: skip
+    first |= {f"r{d}": ("crm.deal.productrows.get", {"id": d}) for d in deal_ids}
+    out = client.batch(first).raise_errors().result
+    deals = {int(d["ID"]): d for d in out.get("deals") or []}
+    props = [str(p.get("ID")) for p in out.get("props") or [] if p.get("CODE") == PROPERTY]
+    course_of = {d: int(rows[0]["PRODUCT_ID"]) for d in deals if (rows := out.get(f"r{d}") or [])}
+    contact_ids = sorted({int(d.get("CONTACT_ID") or 0) for d in deals.values()} - {0})
+    second: dict[str, tuple[str, dict]] = {}
+    if contact_ids:
+        second["contacts"] = (
+            "crm.contact.list",
+            {"filter": {"ID": contact_ids}, "select": CONTACT_SELECT},
+        )
+    if course_of:
+        second["products"] = ("crm.product.list", {"filter": {"ID": sorted(set(course_of.values()))},
+                                                   "select": ["ID", "NAME", *(f"PROPERTY_{p}" for p in props)]})  # fmt: skip
+    more = client.batch(second).raise_errors().result if second else {}
+    contacts = {int(c["ID"]): c for c in more.get("contacts") or []}
+    products = {int(p["ID"]): p for p in more.get("products") or []}
+    active = {resolved.stage(PIPELINE, s) for s in ACTIVE}
+    category = str(resolved.pipeline(PIPELINE))
+    found = {}
+    for deal_id, deal in deals.items():
+        product = products.get(course_of.get(deal_id, 0)) or {}
+        own = values_of(deal.get(field("B24_LESSON_DATES")))
+        course = [v for p in props for v in values_of(product.get(f"PROPERTY_{p}"))]
+        times = sorted({t for t in (parse_time(v, zone) for v in (own or course)) if t})
+        found[deal_id] = Enrolment(deal_id, str(deal.get("CATEGORY_ID")) == category and deal.get("STAGE_ID") in active,
+                                   contacts.get(int(deal.get("CONTACT_ID") or 0)) or {},
+                                   str(product.get("NAME") or ""), int(product.get("ID") or 0), tuple(times))  # fmt: skip
+    return found
 
 
 def reminder_id(deal_id: int, lesson: datetime) -> str:
@@ -176,7 +190,8 @@ def replan(member_id: str, deal_id: int, by: str = "") -> tuple[int, str]:
         return 0, ""
     settings = json.loads(raw)
     client = context.client(member_id)
-    enrolment = read_enrolment(client, resolve(portal, client, redis), portal_zone(portal), deal_id)
+    resolved = resolve(portal, client, redis)
+    enrolment = read_enrolments(client, resolved, portal_zone(portal), [deal_id]).get(deal_id)
     return plan(redis, portal, deal_id, enrolment, settings, by)
 
 
@@ -195,6 +210,7 @@ def plan(redis: Redis, portal: Portal, deal_id: int, enrolment: Enrolment | None
         for rid, entry in existing.items():
             if entry["state"] == "pending" and rid not in wanted:
                 pipe.hset(hash_key, rid, json.dumps({**entry, "state": "cancelled"}))
+                pipe.zrem(key(member_id, "due"), f"{deal_id}:{rid}")
         fresh = []
         for rid, lesson in sorted(wanted.items(), key=lambda kv: kv[1]):
             if rid in existing and existing[rid]["state"] != "cancelled":
@@ -223,13 +239,17 @@ def plan(redis: Redis, portal: Portal, deal_id: int, enrolment: Enrolment | None
 
 
 def queue_reminder(redis: Redis, member_id: str, entry: dict) -> None:
-    """The reminder's job at its due time (at once when due already)."""
+    """The reminder in the portal's due set, and a drain job at its due second (at once when due)."""
     due = entry["due"]
-    at = due if due > time.time() + 0.5 else None
-    job_id = f"reminder-{member_id}-{entry['rid']}"
-    enqueue_once(
-        redis, URGENT, job_id, send_reminder, member_id, entry["deal_id"], entry["rid"], at=at
-    )
+    redis.zadd(key(member_id, "due"), {f"{entry['deal_id']}:{entry['rid']}": due})
+    if due > time.time() + 0.5:
+        enqueue_once(
+            redis, URGENT, f"reminders-{member_id}-{int(due)}", drain_reminders, member_id, at=due
+        )
+    else:  # a job running for this second may have passed it already: a job of its own
+        enqueue(
+            redis, URGENT, f"reminders-{member_id}-now-{time.time_ns()}", drain_reminders, member_id
+        )
 
 
 # --- changes --------------------------------------------------------------------------------------
@@ -279,7 +299,15 @@ def reconcile_reminders(member_id: str) -> str:
             continue
         replan(member_id, deal_id)
         for entry in reminders(redis, member_id, deal_id).values():
-            if entry["state"] == "pending" and entry["due"] < time.time() - LATE:
+            member = f"{deal_id}:{entry['rid']}"
+            if (
+                entry["state"] in ("pending", "sending")
+                and entry["due"] < time.time() - LATE
+                and not (
+                    redis.zscore(key(member_id, "due"), member)
+                    or redis.zscore(key(member_id, "claimed"), member)
+                )
+            ):
                 queue_reminder(redis, member_id, entry)
                 late += 1
     return f"{len(deals)} deals re-planned, {late} late reminders queued again"
@@ -287,30 +315,181 @@ def reconcile_reminders(member_id: str) -> str:
 
 # --- sending --------------------------------------------------------------------------------------
 
+GROUP = 48  # reminders a drain step takes: their re-check is two requests, their letters and comments two
+STALE = (
+    90  # seconds after which a claimed reminder's drainer counts as dead and another takes it over
+)
+SLICE = 20.0  # seconds of steps before a drain job gives its worker back
+CLAIM = """local now, n, stale = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - stale, 'LIMIT', 0, n)
+if #out < n then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, n - #out)
+  for _, m in ipairs(due) do redis.call('ZREM', KEYS[1], m); table.insert(out, m) end
+end
+for _, m in ipairs(out) do redis.call('ZADD', KEYS[2], now, m) end
+return out"""
+
+
+def claim(redis: Redis, member_id: str) -> list[tuple[int, str]]:
+    """Up to GROUP reminders due now (or left claimed by a dead drainer), claimed atomically: (deal, rid)."""
+    got = redis.eval(
+        CLAIM, 2, key(member_id, "due"), key(member_id, "claimed"), time.time(), GROUP, STALE
+    )
+    return [(int(d), r) for d, _, r in (m.decode().partition(":") for m in got)]
+
 
 @portal_job
-def send_reminder(member_id: str, deal_id: int, rid: str) -> str:
-    """Job at the due time: re-check, then the letter and the deal's timeline comment, exactly once."""
-    redis = context.redis()
-    raw = redis.hget(key(member_id, "deal", deal_id), rid)
-    entry = json.loads(raw) if raw else None
-    if entry is None or entry["state"] not in ("pending", "sending"):
-        return f"{rid}: {entry['state'] if entry else 'gone'}"
+def drain_reminders(member_id: str) -> str:
+    """Job: the portal's reminders due by now, a group at a time, each re-checked and sent exactly once;
+    comes back for reminders another drainer holds (in case it died)."""
+    redis, started, done = context.redis(), time.monotonic(), []
     portal = context.registry().require(member_id)
     client = context.client(member_id)
-    zone = portal_zone(portal)
-    enrolment = read_enrolment(client, resolve(portal, client, redis), zone, deal_id)
-    lesson = datetime.fromisoformat(entry["lesson"])
-    why = why_not(redis, member_id, enrolment, lesson)
-    if why:
-        return finish(redis, member_id, entry, "skipped", why)
-    was = redis.eval(MARK_SENDING, 1, key(member_id, "deal", deal_id), rid)
-    was = was.decode() if isinstance(was, bytes) else str(was)
-    if was not in ("pending", "sending"):
-        return f"{rid}: {was}"
-    return deliver(
-        redis, portal, client, enrolment, entry, lesson.astimezone(zone), resend=was == "sending"
+    while time.monotonic() - started < SLICE:
+        group = claim(redis, member_id)
+        if not group:
+            break
+        done += send_group(redis, portal, client, group)
+        redis.zrem(key(member_id, "claimed"), *(f"{d}:{r}" for d, r in group))
+    come_back(redis, member_id, started)
+    return f"{len(done)} reminders: " + "; ".join(done[:20])
+
+
+def come_back(redis: Redis, member_id: str, started: float) -> None:
+    """Another drain when reminders are still due (the slice ran out) or held by another drainer."""
+    due = redis.zrangebyscore(key(member_id, "due"), "-inf", time.time(), start=0, num=1)
+    held = redis.zrange(key(member_id, "claimed"), 0, 0, withscores=True)
+    at = time.time() if due else held[0][1] + STALE + 1 if held else None
+    if at is not None:
+        enqueue_once(redis, URGENT, f"reminders-{member_id}-{int(at)}", drain_reminders, member_id,
+                     at=at if at > time.time() + 0.5 else None)  # fmt: skip
+
+
+def send_group(
+    redis: Redis, portal: Portal, client: BitrixClient, group: list[tuple[int, str]]
+) -> list[str]:
+    """Re-check a group of reminders in two requests, then send those that may go; their outcomes."""
+    member_id, zone = portal.member_id, portal_zone(portal)
+    entries = [
+        e
+        for d, r in group
+        if (e := entry_of(redis, member_id, d, r)) and e["state"] in ("pending", "sending")
+    ]
+    if not entries:
+        return []
+    resolved = resolve(portal, client, redis)
+    enrolments = read_enrolments(
+        client, resolved, zone, sorted({int(e["deal_id"]) for e in entries})
     )
+    outcomes, sends, resends = [], [], []
+    for entry in entries:
+        enrolment, lesson = (
+            enrolments.get(int(entry["deal_id"])),
+            datetime.fromisoformat(entry["lesson"]),
+        )
+        if why := why_not(redis, member_id, enrolment, lesson):
+            outcomes.append(finish(redis, member_id, entry, "skipped", why))
+            continue
+        was = redis.eval(MARK_SENDING, 1, key(member_id, "deal", entry["deal_id"]), entry["rid"])
+        was = was.decode() if isinstance(was, bytes) else str(was)
+        if was in ("pending", "sending"):
+            (sends if was == "pending" else resends).append(
+                (entry, enrolment, lesson.astimezone(zone))
+            )
+    sends += found_or_failed(redis, portal, client, resends, outcomes)
+    return outcomes + deliver(redis, portal, client, sends)
+
+
+def entry_of(redis: Redis, member_id: str, deal_id: int, rid: str) -> dict | None:
+    raw = redis.hget(key(member_id, "deal", deal_id), rid)
+    return json.loads(raw) if raw else None
+
+
+def uid_of(member_id: str, entry: dict) -> str:
+    """The letter's own id (Message-ID, the activity's ORIGIN_ID): one per reminder."""
+    return f"b24-{member_id[:8]}-lesson-{entry['rid']}"
+
+
+def found_or_failed(
+    redis: Redis, portal: Portal, client: BitrixClient, resends: list, outcomes: list
+) -> list:
+    """Reminders an earlier attempt may have sent (its worker died, its answer was lost): through Bitrix24
+    they are looked up by ORIGIN_ID (found: sent; else they go); SMTP and Unisender cannot be asked, so
+    there they are failed rather than sent blindly again. Returns those to send."""
+    if not resends:
+        return []
+    if channel_of(portal.settings) != "bitrix24":
+        for entry, _, _ in resends:
+            outcomes.append(failed(redis, portal, client, entry, "ответ сервера потерян, письмо не отправлено "
+                                   "повторно / the server's answer was lost; not sent again"))  # fmt: skip
+        return []
+    looks = {f"f{n}": ("crm.activity.list", {"filter": {"ORIGIN_ID": uid_of(portal.member_id, e)}, "select": ["ID"]})
+             for n, (e, _, _) in enumerate(resends)}  # fmt: skip
+    found = client.batch(looks).raise_errors().result
+    again = []
+    for n, item in enumerate(resends):
+        if found.get(f"f{n}"):
+            outcomes.append(
+                finish(redis, portal.member_id, item[0], "sent", "found sent by an earlier attempt")
+            )
+        else:
+            again.append(item)
+    return again
+
+
+def deliver(redis: Redis, portal: Portal, client: BitrixClient, sends: list) -> list[str]:
+    """The letters and their timeline comments: through Bitrix24 both in the same batch, else each letter
+    through its channel and the comments in one batch."""
+    if not sends:
+        return []
+    channel, outcomes, commands, letters = channel_of(portal.settings), [], {}, {}
+    for n, (entry, enrolment, lesson) in enumerate(sends):
+        contact = enrolment.contact
+        facts = Facts(first_name=contact.get("NAME") or "", last_name=contact.get("LAST_NAME") or "",
+                      course=enrolment.course, lesson_at=lesson)  # fmt: skip
+        to = email_of(contact)
+        try:
+            letter = compose(portal, Letter(entry["template"]), facts, int(contact["ID"]), to,
+                             uid_of(portal.member_id, entry))  # fmt: skip
+            if channel == "bitrix24":
+                commands[f"l{n}"] = (
+                    "crm.activity.add",
+                    {"fields": activity_fields(portal.settings, letter)},
+                )
+            else:
+                send(portal.settings, letter, client)
+        except LetterRefused as exc:
+            outcomes.append(failed(redis, portal, client, entry, str(exc)))
+            continue
+        except Exception:  # the letters after this one were never tried: back to pending
+            for later, _, _ in sends[n + 1 :]:
+                redis.hset(
+                    key(portal.member_id, "deal", later["deal_id"]), later["rid"], json.dumps(later)
+                )
+            raise
+        letters[n] = to
+        commands[f"c{n}"] = comment_command(entry, lesson, to)
+    redis.zadd(
+        key(portal.member_id, "claimed"),
+        {f"{e['deal_id']}:{e['rid']}": time.time() for e, _, _ in sends},
+    )
+    out = client.batch(commands) if commands else None
+    retry = None
+    for n, to in letters.items():
+        entry = sends[n][0]
+        error = out.errors.get(f"l{n}") if out else None
+        if error is None:
+            metrics.add(
+                redis, metrics.LETTERS, channel=channel, kind=Letter.LESSON_REMINDER, outcome="sent"
+            )
+            outcomes.append(finish(redis, portal.member_id, entry, "sent", f"to {to}"))
+        elif isinstance(cause := refusal(error), LetterRefused):
+            outcomes.append(failed(redis, portal, client, entry, str(cause)))
+        else:
+            retry = cause  # left "sending": the next attempt looks it up first
+    if retry is not None:
+        raise retry
+    return outcomes
 
 
 def why_not(redis: Redis, member_id: str, enrolment: Enrolment | None, lesson: datetime) -> str:
@@ -329,38 +508,6 @@ def why_not(redis: Redis, member_id: str, enrolment: Enrolment | None, lesson: d
     ):
         return "do not e-mail"
     return "" if email_of(contact) else "no e-mail address"
-
-
-def deliver(redis: Redis, portal: Portal, client: BitrixClient, enrolment: Enrolment, entry: dict,
-            lesson: datetime, resend: bool) -> str:  # fmt: skip
-    """The letter and the comment; ``resend``: an earlier attempt may have sent it (never sent blindly)."""
-    contact, channel = enrolment.contact, channel_of(portal.settings)
-    uid = f"b24-{portal.member_id[:8]}-lesson-{entry['rid']}"
-    if resend and channel == "bitrix24" and already_sent_by_bitrix24(client, uid):
-        return finish(redis, portal.member_id, entry, "sent", "found sent by an earlier attempt")
-    if resend and channel != "bitrix24":
-        return failed(redis, portal, client, entry, "ответ сервера потерян, письмо не отправлено повторно / "
-                      "the server's answer was lost; not sent again")  # fmt: skip
-    facts = Facts(first_name=contact.get("NAME") or "", last_name=contact.get("LAST_NAME") or "",
-                  course=enrolment.course, lesson_at=lesson)  # fmt: skip
-    to = email_of(contact)
-    try:
-        letter = compose(portal, Letter(entry["template"]), facts, int(contact["ID"]), to, uid)
-        comment = comment_command(entry, lesson, to)
-        if channel == "bitrix24":
-            out = client.batch({"letter": ("crm.activity.add", {"fields": activity_fields(portal.settings, letter)}),
-                                "comment": comment})  # fmt: skip
-            if "letter" in out.errors:
-                raise refusal(out.errors["letter"])
-        else:
-            send(portal.settings, letter, client)
-            client.call(*comment)
-    except LetterRefused as exc:
-        return failed(redis, portal, client, entry, str(exc))
-    metrics.add(
-        redis, metrics.LETTERS, channel=channel, kind=Letter.LESSON_REMINDER, outcome="sent"
-    )
-    return finish(redis, portal.member_id, entry, "sent", f"to contact {contact['ID']}")
 
 
 def comment_command(entry: dict, lesson: datetime, to: str) -> tuple[str, dict]:

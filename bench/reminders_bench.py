@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,7 +45,9 @@ def seed(world: World, n: int, first_due: float, window: float, tag: str) -> lis
         p for p in call(world, "crm.product.property.list") if p["CODE"] == "B24_LESSON_DATES"
     )
     courses = -(-n // PER_COURSE)
-    lessons = [first_due + window * i / max(courses - 1, 1) + 7200 for i in range(courses)]
+    lessons = [
+        float(int(first_due + window * i / max(courses - 1, 1) + 7200)) for i in range(courses)
+    ]
     products = add_many_products(world, prop["ID"], lessons, tag)
     contacts = add_many(world, "contact", [{"NAME": f"Участник {tag}{i}", "EMAIL": [{"VALUE": f"p{tag}{i}@example.org",
                                             "VALUE_TYPE": "WORK"}]} for i in range(n)])  # fmt: skip
@@ -174,6 +176,13 @@ def burst(world: World, n: int, window: float, tag: str, timeout: float) -> dict
             "span": (max(late) if late else 0) + window}  # fmt: skip
 
 
+def plan(world: World, name: str) -> None:
+    from b24app import context
+
+    with context.registry().change(world.member_id) as record:
+        record.plan = name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reminders", type=int, default=10_000)
@@ -195,8 +204,10 @@ def main() -> int:
                 letter_sender="Фонд <hello@dobro.example>", letter_channel="bitrix24"
             )
         limits(world, False)
+        plan(world, "unlimited")  # our own limiter mirrors the portal's: off with it
         off = burst(world, args.reminders, args.window, "a", timeout=600)
         limits(world, True)
+        plan(world, "basic")
         window_on = args.window * args.limited / args.reminders
         on = burst(world, args.limited, window_on, "b", timeout=3600)
     finally:
