@@ -244,7 +244,12 @@ def queue_reminder(redis: Redis, member_id: str, entry: dict) -> None:
     redis.zadd(key(member_id, "due"), {f"{entry['deal_id']}:{entry['rid']}": due})
     if due > time.time() + 0.5:
         enqueue_once(
-            redis, URGENT, f"reminders-{member_id}-{int(due)}", drain_reminders, member_id, at=due
+            redis,
+            URGENT,
+            f"reminders-{member_id}-{int(due)}",
+            drain_reminders,
+            member_id,
+            at=int(due) - EARLY,
         )
     else:  # a job running for this second may have passed it already: a job of its own
         enqueue(
@@ -320,6 +325,7 @@ STALE = (
     90  # seconds after which a claimed reminder's drainer counts as dead and another takes it over
 )
 SLICE = 20.0  # seconds of steps before a drain job gives its worker back
+EARLY = 1.5  # seconds a drain job starts before its second's reminders are due, and waits for them
 CLAIM = """local now, n, stale = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - stale, 'LIMIT', 0, n)
 if #out < n then
@@ -347,22 +353,40 @@ def drain_reminders(member_id: str) -> str:
     client = context.client(member_id)
     while time.monotonic() - started < SLICE:
         group = claim(redis, member_id)
-        if not group:
+        if not group and not wait_for_next(redis, member_id):
             break
+        if not group:
+            continue
         done += send_group(redis, portal, client, group)
         redis.zrem(key(member_id, "claimed"), *(f"{d}:{r}" for d, r in group))
     come_back(redis, member_id, started)
     return f"{len(done)} reminders: " + "; ".join(done[:20])
 
 
+def wait_for_next(redis: Redis, member_id: str) -> bool:
+    """Sleep until the next reminder is due when that is within EARLY seconds (the job starts a little
+    early: RQ's scheduler counts whole seconds and looks once a second); False when none is that near."""
+    head = redis.zrange(key(member_id, "due"), 0, 0, withscores=True)
+    if not head or head[0][1] > time.time() + EARLY + 1:
+        return False
+    time.sleep(max(0.0, head[0][1] - time.time()) + 0.005)
+    return True
+
+
 def come_back(redis: Redis, member_id: str, started: float) -> None:
-    """Another drain when reminders are still due (the slice ran out) or held by another drainer."""
+    """Another drain when reminders are still due (the slice ran out) or held by another drainer (it may
+    have died); and the next second's drain is sure to be scheduled."""
     due = redis.zrangebyscore(key(member_id, "due"), "-inf", time.time(), start=0, num=1)
     held = redis.zrange(key(member_id, "claimed"), 0, 0, withscores=True)
     at = time.time() if due else held[0][1] + STALE + 1 if held else None
     if at is not None:
         enqueue_once(redis, URGENT, f"reminders-{member_id}-{int(at)}", drain_reminders, member_id,
                      at=at if at > time.time() + 0.5 else None)  # fmt: skip
+    head = redis.zrange(key(member_id, "due"), 0, 0, withscores=True)
+    if head and head[0][1] > time.time():
+        second = int(head[0][1])
+        enqueue_once(redis, URGENT, f"reminders-{member_id}-{second}", drain_reminders, member_id,
+                     at=second - EARLY)  # fmt: skip
 
 
 def send_group(
