@@ -165,7 +165,11 @@ def burst(world: World, n: int, window: float, tag: str, timeout: float) -> dict
             for p in procs:
                 p.terminate()
             for p in procs:
-                p.wait(30)
+                try:
+                    p.wait(60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)
     late, dup, missing, states = outcome(world, deals)
     late.sort()
     requests_made = world.requests_since()
