@@ -8,13 +8,14 @@ the offset (never wall-clock arithmetic, so a DST change between the two cannot 
 
 Per deal, Redis holds a hash of reminders keyed by a deterministic id per (deal, lesson time) — so a
 second robot run creates nothing already there — each with its state: pending → sending → sent, or
-cancelled (the lesson moved, the deal left the active stages) or skipped (the re-check at the due time
-said no). Each pending reminder is an RQ job scheduled at its due time (``enqueue_at``: the scheduled
-registry lives in Redis and survives scheduler restarts). The state goes to "sending" atomically
-before the letter leaves; a job that finds "sending" (its worker was killed mid-send, or an answer was
-lost) looks the letter up by its ORIGIN_ID in the portal (channel ``bitrix24``) and never sends blindly
-again (SMTP and Unisender cannot be asked: such a reminder is recorded as failed, as donor letters are).
-The letter and the deal's timeline comment go in one batch request.
+cancelled (the lesson moved, the deal left the active stages), skipped (the re-check at the due time said
+no) or failed (the channel refused it). A pending reminder also sits in the portal's due set (a sorted set
+by due time); a drain job scheduled with RQ for its second (``enqueue_at``: the scheduled registry lives in
+Redis and survives scheduler restarts) claims due reminders atomically, 48 at a time, re-checks them in two
+requests and sends their letters and timeline comments in one batch. A claim held longer than STALE
+seconds (its drainer died) is taken over. The state goes to "sending" atomically before a letter leaves;
+a reminder found "sending" is looked up by its ORIGIN_ID in the portal (channel ``bitrix24``) and never
+sent blindly again (SMTP and Unisender cannot be asked: such a reminder is failed, as donor letters are).
 """
 
 import json
@@ -42,7 +43,7 @@ from .letters.render import Facts
 from .letters.send import compose, email_of
 from .letters.unsubscribe import opted_out
 from .portals import Portal, portal_key
-from .queue import URGENT, enqueue, enqueue_once
+from .queue import DEFAULT, URGENT, enqueue, enqueue_once
 from .template.resolved import Resolved, field, resolve
 
 log = logging.getLogger(__name__)
@@ -279,8 +280,11 @@ def on_deal_update(member_id: str, deal_id: int) -> bool:
 
 
 def queue_replan(redis: Redis, member_id: str, deal_id: int) -> None:
-    enqueue(redis, URGENT, f"lessons-replan-{member_id}-{deal_id}-{time.time_ns()}", replan_job, member_id,
-            deal_id)  # fmt: skip
+    """One re-plan per deal waiting at a time: a burst of its events is read once (the due-time re-check
+    and the nightly reconcile cover a change that lands while a re-plan runs)."""
+    enqueue_once(
+        redis, DEFAULT, f"lessons-replan-{member_id}-{deal_id}", replan_job, member_id, deal_id
+    )
 
 
 @portal_job

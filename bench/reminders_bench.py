@@ -31,12 +31,14 @@ from donations_bench import World  # noqa: E402
 from totals_bench import add_many, limits  # noqa: E402
 
 PER_COURSE = 50  # participants of one course: their reminders fall due together
-START_AFTER = 60.0  # seconds between the workers' start and the first reminder
+START_AFTER = (
+    90.0  # seconds between the end of seeding and the first reminder (events, planning, workers)
+)
 
 
-def seed(world: World, n: int, first_due: float, window: float, tag: str) -> list[int]:
+def seed(world: World, n: int, window: float, tag: str) -> tuple[list[int], float]:
     """``n`` deals in «Обучение» at «Записан», PER_COURSE to a course whose one lesson starts 2 h after
-    its reminder is due; returns the deals."""
+    its reminder is due, the first START_AFTER seconds after seeding; returns the deals and that time."""
     from b24app import context
 
     ids = context.registry().require(world.member_id).settings["template_ids"]
@@ -45,10 +47,7 @@ def seed(world: World, n: int, first_due: float, window: float, tag: str) -> lis
         p for p in call(world, "crm.product.property.list") if p["CODE"] == "B24_LESSON_DATES"
     )
     courses = -(-n // PER_COURSE)
-    lessons = [
-        float(int(first_due + window * i / max(courses - 1, 1) + 7200)) for i in range(courses)
-    ]
-    products = add_many_products(world, prop["ID"], lessons, tag)
+    products = add_many_products(world, prop["ID"], [time.time() + 86400] * courses, tag)
     contacts = add_many(world, "contact", [{"NAME": f"Участник {tag}{i}", "EMAIL": [{"VALUE": f"p{tag}{i}@example.org",
                                             "VALUE_TYPE": "WORK"}]} for i in range(n)])  # fmt: skip
     deals = add_many(world, "deal", [{"TITLE": f"Курс {tag}{i}", "CATEGORY_ID": category, "CONTACT_ID": c,
@@ -56,8 +55,19 @@ def seed(world: World, n: int, first_due: float, window: float, tag: str) -> lis
     rows = {d: products[i // PER_COURSE] for i, d in enumerate(deals)}
     batch(world, {f"r{d}": ("crm.deal.productrows.set", {"id": d, "rows": [{"PRODUCT_ID": p, "PRICE": 0, "QUANTITY": 1}]})
                   for d, p in rows.items()})  # fmt: skip
+    first_due = (
+        time.time() + START_AFTER + n / 1000
+    )  # planning takes about a millisecond a reminder
+    lessons = [
+        float(int(first_due + window * i / max(courses - 1, 1) + 7200)) for i in range(courses)
+    ]
+    batch(world, {f"u{i}": ("crm.product.update", {"id": p, "fields": {f"PROPERTY_{prop['ID']}": [
+        {"value": datetime.fromtimestamp(t, UTC).isoformat()}]}}) for i, (p, t) in enumerate(zip(products, lessons, strict=True))})  # fmt: skip
+    world.control(
+        "GET", "/robots/runs?wait=1"
+    )  # the seeding's events reach the app before any plan
     plan_all(world, deals, rows, lessons, products)
-    return deals
+    return deals, first_due
 
 
 def add_many_products(world: World, prop_id: str, lessons: list[float], tag: str) -> list[int]:
@@ -149,8 +159,7 @@ def outcome(world: World, deals: list[int]) -> tuple[list[float], int, int, Coun
 
 def burst(world: World, n: int, window: float, tag: str, timeout: float) -> dict:
     """Seed and plan ``n`` reminders, start 2 workers, wait for them all; the figures."""
-    first_due = time.time() + START_AFTER + n / 200  # seeding and planning take a while
-    deals = seed(world, n, first_due, window, tag)
+    deals, first_due = seed(world, n, window, tag)
     world.reset()
     with open(Path(os.environ.get("TMPDIR", "/tmp")) / f"reminders_bench_{tag}.log", "w") as log:
         procs = workers(world, 2, log)
