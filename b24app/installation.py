@@ -171,9 +171,16 @@ def queue_template(member_id: str) -> None:
 def reconciler(member_id: str) -> Reconciler:
     portal = context.registry().require(member_id)
     from_ids = portal.settings.get("template_ids")
-    return Reconciler(
-        context.client(member_id), NONPROFIT, from_ids, context.settings().public_url, robots=()
-    )
+    public_url = context.settings().public_url
+    return Reconciler(context.client(member_id), NONPROFIT, from_ids, public_url,
+                      robots=[r.registration(public_url) for r in robot_specs()])  # fmt: skip
+
+
+def robot_specs() -> list:
+    """The app's robots (``robots.ROBOTS``): part of the template, registered with it."""
+    from robots import ROBOTS  # the registry lives beside its route; the template only reads it
+
+    return ROBOTS
 
 
 @portal_job

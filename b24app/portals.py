@@ -67,7 +67,10 @@ class Portal:
 
     @property
     def rate(self) -> tuple[float, int]:
-        """(requests per second, burst) of the portal's plan (bitrix24-rest.md §3.1)."""
+        """(requests per second, burst) of the portal's plan (bitrix24-rest.md §3.1); ``unlimited``: a
+        portal without the limit (an on-premise box configured so; the sandbox with its limits off)."""
+        if self.plan == "unlimited":
+            return (1e6, 10**6)
         return (5.0, 250) if self.plan == "enterprise" else (2.0, 50)
 
 

@@ -5,7 +5,7 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from b24app import context, lifecycle
+from b24app import context, lessons, lifecycle
 from b24app.errors import Unavailable
 from b24app.inbound import AppEvent, check_portal, parse, unflatten
 
@@ -36,7 +36,27 @@ def on_update(event: AppEvent) -> dict:
         return {"update": "kept for a retry"}
 
 
-HANDLERS = {"ONAPPUNINSTALL": on_uninstall, "ONAPPUPDATE": on_update}
+def record_id(event: AppEvent) -> int:
+    """``data[FIELDS][ID]`` of a CRM event (0 when absent or not a number)."""
+    fields = event.data.get("FIELDS") if isinstance(event.data.get("FIELDS"), dict) else {}
+    raw = str(fields.get("ID") or "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else 0
+
+
+def on_product_update(event: AppEvent) -> dict:
+    """ONCRMPRODUCTUPDATE: a course's lesson times may have moved; its deals' reminders are re-planned."""
+    check_portal(context.registry(), event.auth.member_id, event.auth.application_token)
+    return {"deals": lessons.on_product_update(event.auth.member_id, record_id(event))}
+
+
+def on_deal_update(event: AppEvent) -> dict:
+    """ONCRMDEALUPDATE: a deal with reminders (stage, own lesson dates) is re-planned."""
+    check_portal(context.registry(), event.auth.member_id, event.auth.application_token)
+    return {"replan": lessons.on_deal_update(event.auth.member_id, record_id(event))}
+
+
+HANDLERS = {"ONAPPUNINSTALL": on_uninstall, "ONAPPUPDATE": on_update,
+            "ONCRMPRODUCTUPDATE": on_product_update, "ONCRMDEALUPDATE": on_deal_update}  # fmt: skip
 
 
 @bp.post("/bitrix/events")

@@ -251,4 +251,21 @@ def render(
         deal_duplicates=duplicates.page_state(redis, portal.member_id) if token else {},
         shown=duplicates.SHOWN,
         totals=recompute.summary(recompute.run_state(redis, portal.member_id)) if token else {},
+        robots=robots_view(lang),
     )
+
+
+def robots_view(lang: str) -> list[dict]:
+    """Each robot in the page's language with the pipeline and stage it belongs on (placing it there is
+    the manager's click)."""
+    from b24app.template.nonprofit import PIPELINES
+    from robots import ROBOTS
+
+    def text_of(label) -> str:
+        return label.en if lang == "en" else label.ru
+
+    where = {
+        (p.code, s.code): (text_of(p.name), text_of(s.name)) for p in PIPELINES for s in p.stages
+    }
+    return [{"code": r.code, "name": text_of(r.name), "description": text_of(r.description),
+             "place": where.get((r.pipeline, r.stage))} for r in ROBOTS]  # fmt: skip

@@ -44,7 +44,8 @@ def test_ui_flow_creates_the_whole_template(portal, app_server):
     fields = {f["FIELD_NAME"] for f in portal.result("crm.deal.userfield.list")}
     assert {"UF_CRM_B24_PAYMENT_ID", "UF_CRM_B24_THANKS", "UF_CRM_B24_LESSON_DATES"} <= fields
     inst = portal.control("GET", "")["installs"][app_server.client_id]
-    assert {e["event"] for e in inst["events"]} == {"ONAPPUPDATE", "ONAPPUNINSTALL"}
+    assert {e["event"] for e in inst["events"]} == {"ONAPPUPDATE", "ONAPPUNINSTALL", "ONCRMPRODUCTUPDATE",
+                                                   "ONCRMDEALUPDATE"}  # fmt: skip
     record = context.registry().require(portal.member_id)
     assert record.status == "installed" and record.template_version == NONPROFIT.version
 

@@ -38,6 +38,7 @@ class Letter(StrEnum):
     SUBSCRIPTION_ENDED = "subscription_ended"
     CARD_EXPIRING = "card_expiring"
     LAPSED = "lapsed"
+    LESSON_REMINDER = "lesson_reminder"  # a programme letter (b24app/lessons.py): outside the cap
 
 
 PRIORITY = (Letter.FAILED_RECURRING, Letter.FAILED_ONE_TIME, Letter.CARD_EXPIRING, Letter.LAPSED,

@@ -51,24 +51,34 @@ def sender_of(settings: dict) -> tuple[str, str]:
 
 def via_bitrix24(settings: dict, letter: Outgoing, client: BitrixClient) -> str:
     """A completed outgoing e-mail activity on the donor's contact; the portal sends it (§4.10)."""
+    fields = activity_fields(settings, letter)
+    try:
+        return str(client.call("crm.activity.add", {"fields": fields}))
+    except BitrixError as exc:
+        raise refusal(exc) from exc
+
+
+def refusal(exc: BitrixError) -> BitrixError | LetterRefused:
+    """What a failed ``crm.activity.add`` is: the error itself when it may heal, else LetterRefused."""
+    if exc.retryable or exc.status >= 500 or exc.status in (401, 403):
+        return exc
+    return LetterRefused(
+        f"Битрикс24 не отправил письмо / Bitrix24 refused it: {exc.description or exc.code}"
+    )
+
+
+def activity_fields(settings: dict, letter: Outgoing) -> dict:
+    """``crm.activity.add`` fields of the letter as an e-mail activity on its contact."""
     name, address = sender_of(settings)
     if not letter.contact_id:
         raise LetterRefused(
             "письмо через Битрикс24 нужно привязать к контакту / no contact to send from"
         )
-    fields = {"OWNER_TYPE_ID": 3, "OWNER_ID": letter.contact_id, "TYPE_ID": 4, "DIRECTION": 2,
+    return {"OWNER_TYPE_ID": 3, "OWNER_ID": letter.contact_id, "TYPE_ID": 4, "DIRECTION": 2,
               "COMPLETED": "Y", "SUBJECT": letter.subject, "DESCRIPTION": letter.html, "DESCRIPTION_TYPE": 3,
               "ORIGIN_ID": letter.uid,
               "COMMUNICATIONS": [{"VALUE": letter.to_email, "ENTITY_ID": letter.contact_id, "ENTITY_TYPE_ID": 3}],
               "SETTINGS": {"MESSAGE_FROM": f"{name} <{address}>" if name else address}}  # fmt: skip
-    try:
-        return str(client.call("crm.activity.add", {"fields": fields}))
-    except BitrixError as exc:
-        if exc.retryable or exc.status >= 500 or exc.status in (401, 403):
-            raise
-        raise LetterRefused(
-            f"Битрикс24 не отправил письмо / Bitrix24 refused it: {exc.description or exc.code}"
-        ) from exc
 
 
 def already_sent_by_bitrix24(client: BitrixClient, uid: str) -> bool:

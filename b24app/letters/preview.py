@@ -3,10 +3,11 @@ made-up one until the first arrives), and the test letter sent at once through t
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
 
 from .. import context
+from ..donations.rollup import portal_zone
 from ..portals import Portal, portal_key
 from . import Letter
 from .channels import LetterRefused, Outgoing, channel_of, send
@@ -34,8 +35,10 @@ def sample_facts(member_id: str, letter: Letter) -> Facts:
     entry = {"slot": slot, "key": "", "status": "Cancelled", "donation": found["donation"],
              "at": found["donation"]["at"]}  # fmt: skip
     facts = facts_of(entry, {})
+    lesson = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     return Facts(**{**facts.__dict__, "fail_reason": facts.fail_reason or SAMPLE.fail_reason,
-                    "card_expires": facts.card_expires or SAMPLE.card_expires})  # fmt: skip
+                    "card_expires": facts.card_expires or SAMPLE.card_expires, "course": SAMPLE.course,
+                    "lesson_at": lesson.astimezone(portal_zone(context.registry().require(member_id)))})  # fmt: skip
 
 
 def preview(portal: Portal, letter: Letter, templates: dict | None) -> Rendered:

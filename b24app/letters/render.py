@@ -69,6 +69,11 @@ WIDTH = re.compile(r"%[-+ #0]*\d{4,}|\{[^{}]*:[^{}]*\d{4,}[^{}]*\}")  # "%10000s
 ENV = LetterEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 ENV.filters = {name: guarded(fn) for name, fn in ENV.filters.items()}
 LOCALES = {"ru": "ru_RU", "en": "en_GB"}
+for (
+    _locale
+) in LOCALES.values():  # loaded once in a worker, not again in each job's forked work-horse
+    format_date(date(2000, 1, 1), "d MMMM y", locale=_locale)
+    format_currency(Decimal("1"), "RUB", locale=_locale)
 
 
 class TemplateRefused(ValueError):
@@ -94,6 +99,8 @@ class Facts:
     card_expires: str = ""
     fail_reason: str = ""
     subscription_status: str = ""
+    course: str = ""
+    lesson_at: datetime | None = None  # aware, in the portal's time zone
 
 
 def money(amount: Decimal, currency: str, lang: str) -> str:
@@ -115,6 +122,13 @@ def variables(facts: Facts, lang: str, fund: str, unsubscribe_url: str) -> dict[
         "card_expires": facts.card_expires,
         "reason": reason_in_words(facts.fail_reason, lang),
         "subscription_status": facts.subscription_status,
+        "course": facts.course,
+        "lesson_date": format_date(
+            facts.lesson_at.date(), "d MMMM y", locale=LOCALES.get(lang, "ru_RU")
+        )
+        if facts.lesson_at
+        else "",
+        "lesson_time": facts.lesson_at.strftime("%H:%M") if facts.lesson_at else "",
         "unsubscribe_url": unsubscribe_url,
     }
     assert set(values) == set(VARIABLES)
@@ -128,11 +142,11 @@ def render_part(part: str, source: str, values: dict[str, str]) -> str:
             part, None, f"длиннее {MAX_TEMPLATE} знаков / over {MAX_TEMPLATE} characters"
         )
     try:
-        tree = ENV.parse(source)
-        if loop := next(tree.find_all(LOOPS), None):
-            raise TemplateRefused(part, loop.lineno, "циклы и макросы в письмах не поддерживаются / "
+        template, loop = compiled(source)
+        if loop is not None:
+            raise TemplateRefused(part, loop, "циклы и макросы в письмах не поддерживаются / "
                                   "loops and macros are not supported in letters")  # fmt: skip
-        text = ENV.from_string(tree).render(values)
+        text = template.render(values)
     except TemplateRefused:
         raise
     except TemplateSyntaxError as exc:
@@ -146,6 +160,15 @@ def render_part(part: str, source: str, values: dict[str, str]) -> str:
             part, None, f"письмо длиннее {MAX_OUTPUT} знаков / over {MAX_OUTPUT} characters"
         )
     return text
+
+
+@functools.lru_cache(maxsize=256)
+def compiled(source: str):
+    """(the compiled template, the line of a loop or macro in it or None), once per text: a fund's template
+    renders for every donor and participant."""
+    tree = ENV.parse(source)
+    loop = next(tree.find_all(LOOPS), None)
+    return ENV.from_string(tree), loop.lineno if loop is not None else None
 
 
 def template_line() -> int | None:

@@ -8,7 +8,8 @@ from . import Letter
 from .render import Facts, TemplateRefused, render, variables
 
 SAMPLE = Facts(first_name="Анна", last_name="Иванова", card_mask="220220******4242", card_expires="05/27",
-               fail_reason="InsufficientFunds 5051", purpose="Пожертвование", subscription_status="Cancelled")  # fmt: skip
+               fail_reason="InsufficientFunds 5051", purpose="Пожертвование", subscription_status="Cancelled",
+               course="Основы волонтёрства")  # fmt: skip
 
 
 def templates_key(member_id: str) -> str:

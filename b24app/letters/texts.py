@@ -56,6 +56,10 @@ DEFAULTS: dict[str, dict[Letter, tuple[str, str]]] = {
 
 Возможно, сменилась карта или на ней не хватает средств. Если вы хотите продолжать помогать,
 оформите ежемесячное пожертвование заново на нашем сайте. Мы будем очень рады!"""),
+        Letter.LESSON_REMINDER: ("Напоминание: занятие {{ lesson_date }} в {{ lesson_time }}", """\
+Напоминаем, что следующее занятие курса «{{ course }}» пройдёт {{ lesson_date }} в {{ lesson_time }}.
+
+Ждём вас! Если вы не сможете прийти, пожалуйста, ответьте на это письмо."""),
     },
     "en": {
         Letter.WELCOME_ONE_TIME: ("Thank you for your donation!", """\
@@ -105,6 +109,10 @@ The last payment of your monthly donation was on {{ date }}, and the charges hav
 
 Perhaps your card has changed or has too little on it. If you would like to keep helping, please set up
 your monthly donation again on our website. We would be delighted!"""),
+        Letter.LESSON_REMINDER: ("Reminder: your lesson on {{ lesson_date }} at {{ lesson_time }}", """\
+This is a reminder that the next lesson of «{{ course }}» takes place on {{ lesson_date }} at {{ lesson_time }}.
+
+We look forward to seeing you! If you cannot come, please reply to this letter."""),
     },
 }  # fmt: skip
 
@@ -118,6 +126,7 @@ TITLES = {
     Letter.SUBSCRIPTION_ENDED: ("Подписка отменена или остановлена", "Subscription cancelled or rejected"),
     Letter.CARD_EXPIRING: ("Карта скоро истекает", "Card expiring soon"),
     Letter.LAPSED: ("Ежемесячное пожертвование прервалось", "Monthly donation lapsed"),
+    Letter.LESSON_REMINDER: ("Напоминание о занятии", "Lesson reminder"),
 }  # fmt: skip
 
 VARIABLES = {
@@ -131,6 +140,9 @@ VARIABLES = {
     "card_expires": ("срок действия карты ММ/ГГ", "the card's expiry MM/YY"),
     "reason": ("причина отказа словами", "why the payment failed, in words"),
     "subscription_status": ("статус подписки: Cancelled или Rejected", "the subscription's status"),
+    "course": ("курс (напоминание о занятии)", "the course (lesson reminder)"),
+    "lesson_date": ("дата занятия в часовом поясе портала", "the lesson's date in the portal's time zone"),
+    "lesson_time": ("время начала занятия, ЧЧ:ММ", "the lesson's start time, HH:MM"),
     "unsubscribe_url": ("ссылка для отписки (добавляется в конец письма, если её нет в тексте)",
                         "the unsubscribe link (added at the end when the text lacks it)"),
 }  # fmt: skip

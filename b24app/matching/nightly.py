@@ -2,7 +2,8 @@
 merges them when the portal's ``dedup_auto_merge`` setting says so; off by default: a merge cannot be
 undone), its donor totals are recomputed (segments move with the calendar, not only with gifts), its
 CloudPayments payments of the last days reconciled and its recurring donors' cards, lapses and stale
-«Начато» deals looked at (b24app/donations/daily.py); donor letters still due
+«Начато» deals looked at (b24app/donations/daily.py); its lesson reminders re-planned (Bitrix24 never
+repeats a lost ONCRMPRODUCTUPDATE, b24app/lessons.py); donor letters still due
 are queued again (a letter whose job ran out of retries is never lost).
 
 One job a night (its id is the night's date, so any number of workers schedule it once) starts each
@@ -20,6 +21,7 @@ from .. import context
 from ..donations.daily import donations_daily
 from ..donations.recompute import start_recompute
 from ..donations.reconcile import reconcile_recent
+from ..lessons import reconcile_reminders
 from ..letters import send as letters
 from ..portals import Portal
 from ..queue import BULK, enqueue_once
@@ -64,6 +66,8 @@ def nightly_scans(night: str) -> str:
             totals += bool(start_recompute(redis, portal.member_id))
             letters.sweep(redis, portal.member_id)
             start_donations_daily(redis, portal.member_id, night)
+            enqueue_once(redis, BULK, f"lessons-reconcile-{portal.member_id}-{night}", reconcile_reminders,
+                         portal.member_id)  # fmt: skip
     schedule_nightly(redis)
     return f"{scans} scans started, {totals} totals recomputes started"
 

@@ -301,7 +301,7 @@ PARTICIPATION = SmartProcess(
 )
 
 NONPROFIT = Template(
-    version="5",
+    version="6",
     pipelines=PIPELINES,
     lists=LISTS,
     fields=LEAD_FIELDS + CONTACT_FIELDS + COMPANY_FIELDS + DEAL_FIELDS,
@@ -310,6 +310,10 @@ NONPROFIT = Template(
     events=(
         EventBinding("ONAPPUPDATE", "/bitrix/events"),
         EventBinding("ONAPPUNINSTALL", "/bitrix/events"),
+        EventBinding(
+            "ONCRMPRODUCTUPDATE", "/bitrix/events"
+        ),  # lesson times moved: reminders follow
+        EventBinding("ONCRMDEALUPDATE", "/bitrix/events"),  # a deal left «Записан»/«Обучается»
     ),
     placements=(
         Placement("LEFT_MENU", "/app", L("Благо24", "Blago24")),

@@ -8,6 +8,8 @@ adopted instead of duplicated. Right after the app creates a pipeline, Bitrix24 
 stages (bitrix24-rest.md §4.5): those are shaped once into the template's stages; never later.
 """
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +77,7 @@ class Reconciler:
                  robots: Sequence[dict] = ()):  # fmt: skip
         self.client = client
         self.template = template
-        self.ids = {"pipelines": {}, "smart_processes": {}, **(ids or {})}
+        self.ids = {"pipelines": {}, "smart_processes": {}, "robots": {}, **(ids or {})}
         self.public_url = public_url.rstrip("/")
         self.robots = list(robots)
         self.writes = 0
@@ -221,16 +223,20 @@ class Reconciler:
             )
             items.append(Item("placement", code, pl.title.ru, "present" if found else "missing"))
         for robot in self.robots:
-            found = robot["CODE"] in state.robots
             items.append(
                 Item(
-                    "robot",
-                    robot["CODE"],
-                    _ru(robot.get("NAME")),
-                    "present" if found else "missing",
+                    "robot", robot["CODE"], _ru(robot.get("NAME")), self._robot_status(state, robot)
                 )
             )
         return Plan(items, state, self.ids)
+
+    def _robot_status(self, state: PortalState, robot: dict) -> str:
+        """missing, present, or differs: registered from another spec (its fingerprint is not the stored one)."""
+        if robot["CODE"] not in state.robots:
+            return "missing"
+        return (
+            "present" if self.ids["robots"].get(robot["CODE"]) == fingerprint(robot) else "differs"
+        )
 
     def url(self, path: str) -> str:
         return self.public_url + path
@@ -472,8 +478,13 @@ class Reconciler:
                     "NAME": prop.name.ru, "CODE": prop.code, "PROPERTY_TYPE": prop.property_type,
                     "USER_TYPE": prop.user_type, "MULTIPLE": "Y" if prop.multiple else "N", "ACTIVE": "Y"}})  # fmt: skip
         for robot in self.robots:
-            if robot["CODE"] not in state.robots:
-                cmds[f"rb_{robot['CODE']}"] = ("bizproc.robot.add", robot)
+            status, code = self._robot_status(state, robot), robot["CODE"]
+            if status == "missing":
+                cmds[f"rb_{code}"] = ("bizproc.robot.add", robot)
+            elif status == "differs":
+                fields = {k: v for k, v in robot.items() if k not in ("CODE", "DOCUMENT_TYPE")}
+                cmds[f"rbu_{code}"] = ("bizproc.robot.update", {"CODE": code, "FIELDS": fields})
+            self.ids["robots"][code] = fingerprint(robot)  # kept only when the batch succeeds
         return cmds
 
 
@@ -573,6 +584,12 @@ def _rows(value: Any, key: str | None = None) -> list:
     if isinstance(value, dict):
         return list(value.values())
     return list(value or [])
+
+
+def fingerprint(registration: dict) -> str:
+    """A robot registration's digest: a changed spec is updated in the portal (``bizproc.robot.update``)."""
+    text = json.dumps(registration, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _ru(name: Any) -> str:
