@@ -13,9 +13,11 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 
+MOSCOW = ZoneInfo("Europe/Moscow")  # the demo portal's time zone (the `timezone` setting's default)
 SCOPES = [
     "crm",
     "user",
@@ -171,10 +173,12 @@ def start_all(children: Children, sandbox_port: int, web_port: int) -> dict:
         raise RuntimeError(f"install did not finish: HTTP {result.get('status')}")
     secret, bridge = connect(portal["member_id"], env)
     event = seed_timepad(sandbox, portal["member_id"], env)
+    school = seed_school(portal["webhook_url"])
     return {"portal_ui": f"{sandbox}/portal/{portal['member_id']}/", "sandbox": sandbox, "web": web,
             "redis": env["B24APP_REDIS_URL"], "webhook": portal["webhook_url"],
             "member_id": portal["member_id"], "env": env, "cloudpayments_secret": secret,
-            "leyka_secret": bridge, "timepad_event": event}  # fmt: skip
+            "leyka_secret": bridge, "timepad_event": event, "client_id": app["client_id"],
+            "school": school}  # fmt: skip
 
 
 def connect(member_id: str, env: dict) -> tuple[str, str]:
@@ -217,6 +221,39 @@ def seed_timepad(sandbox: str, member_id: str, env: dict) -> dict:
     return event
 
 
+def seed_school(webhook: str) -> dict:
+    """A course in the demo portal, as a fund's manager keeps one: the product «Основы фандрайзинга» with
+    its «Даты занятий» (the first lesson in 1 h 30 min, sooner than the robot's 2 h: reminded at once; then
+    weekly), and Вера's deal in «Обучение» → «Записан» with the course in its product rows."""
+
+    def call(method: str, params: dict):
+        answer = requests.post(webhook + method, json=params, timeout=30).json()
+        if "result" not in answer:
+            raise RuntimeError(f"{method}: {answer.get('error_description') or answer}")
+        return answer["result"]
+
+    [prop] = [
+        p for p in call("crm.product.property.list", {}) if p.get("CODE") == "B24_LESSON_DATES"
+    ]
+    [pipeline] = [c for c in call("crm.category.list", {"entityTypeId": 2})["categories"]
+                  if c.get("name") == "Обучение"]  # fmt: skip
+    now = datetime.now(MOSCOW).replace(second=0, microsecond=0)
+    lessons = [now + timedelta(hours=1, minutes=30)] + [
+        now + timedelta(days=7 * n, hours=2) for n in (1, 2)
+    ]
+    course = call("crm.product.add", {"fields": {"NAME": "Курс «Основы фандрайзинга»", "PRICE": 0,
+                                                 f"PROPERTY_{prop['ID']}": [{"value": t.isoformat()} for t in lessons]}})  # fmt: skip
+    contact = call("crm.contact.add", {"fields": {"NAME": "Вера", "LAST_NAME": "Соколова",
+                                                  "EMAIL": [{"VALUE": "vera.sokolova@example.org", "VALUE_TYPE": "WORK"}]}})  # fmt: skip
+    deal = call("crm.deal.add", {"fields": {"TITLE": "Запись на курс «Основы фандрайзинга»", "CONTACT_ID": contact,
+                                            "CATEGORY_ID": pipeline["id"], "STAGE_ID": f"C{pipeline['id']}:B24_ENROLLED"}})  # fmt: skip
+    call(
+        "crm.deal.productrows.set",
+        {"id": deal, "rows": [{"PRODUCT_ID": course, "PRICE": 0, "QUANTITY": 1}]},
+    )
+    return {"deal": deal, "course": course, "first_lesson": lessons[0].isoformat()}
+
+
 def demo_payment() -> bytes:
     """A CloudPayments Pay notification of 500 RUB as it arrives (form body, lower-case escapes)."""
     invoice = int(time.time())
@@ -237,6 +274,10 @@ def print_first_use(urls: dict) -> None:
     url = f"{urls['web']}/hooks/{key}/cloudpayments/pay"
     env_file = write_env(urls["env"])
     leyka = write_leyka_script(f"{urls['web']}/hooks/{key}/leyka", urls["leyka_secret"])
+    robot = write_script("lesson-reminder.sh", ROBOT_SCRIPT % {
+        "url": shlex.quote(f"{urls['sandbox']}/_sandbox/portals/{urls['member_id']}"),
+        "body": shlex.quote(json.dumps({"client_id": urls["client_id"], "code": "blago24_lesson_reminder",
+                                        "document": f"DEAL_{urls['school']['deal']}"}))})  # fmt: skip
     print(
         f"  CloudPayments (demo) API secret: {urls['cloudpayments_secret']}\n"
         "Тестовое пожертвование (подписанное уведомление Pay) / a signed test donation:\n"
@@ -247,6 +288,9 @@ def print_first_use(urls: dict) -> None:
         f"Timepad: мероприятие №{urls['timepad_event']['id']} закончилось вчера, 36 участников; откройте «Синхронизировать "
         "мероприятия Timepad» на странице приложения (или список «Участие в мероприятиях» → «Синхронизировать с Timepad»), "
         f"или / or:\n  b24app timepad sync {urls['timepad_event']['id']} --portal {urls['member_id']}\n"
+        "Робот «Напомнить о занятиях» на сделке Веры (первое занятие через 1 ч 30 мин: письмо уйдёт сразу, "
+        "остальные — за 2 часа до занятия; смотрите «Исходящие» портала) / the lesson reminder robot:\n"
+        f"  bash {robot}\n"
         f"Второй терминал / a second terminal: source {env_file} && b24app portals\n",
         flush=True,
     )
@@ -280,16 +324,39 @@ echo "Лейка: пожертвование $id отправлено / Leyka do
 """
 
 
+ROBOT_SCRIPT = """#!/usr/bin/env bash
+# The robot «Напомнить о занятиях» fired on Вера's deal, as an automation rule placed on the stage
+# «Записан» would (the sandbox's control API), then the robot's run once the app has answered it.
+set -euo pipefail
+url=%(url)s
+curl -s -X POST "$url/robots/fire" -H 'Content-Type: application/json' --data-binary %(body)s > /dev/null
+for _ in $(seq 1 60); do
+  run=$(curl -s "$url/robots/runs?wait=1" | python3 -c 'import json,sys; r=json.load(sys.stdin)[-1]; print(r["status"], json.dumps(r.get("return_values") or {}, ensure_ascii=False))')
+  case "$run" in completed*) echo "робот / robot: $run"; exit 0;; esac
+  sleep 1
+done
+echo "робот не ответил за минуту / the robot did not answer within a minute: $run" >&2
+exit 1
+"""
+
+
 def write_leyka_script(url: str, secret: str) -> str:
     """``.demo/leyka-donation.sh``: a signed Leyka donation in two status changes (the secret: 0600)."""
-    path = Path(".demo") / "leyka-donation.sh"
+    return write_script(
+        "leyka-donation.sh", LEYKA_SCRIPT % {"url": shlex.quote(url), "secret": shlex.quote(secret)}
+    )
+
+
+def write_script(name: str, text: str) -> str:
+    """``.demo/<name>``, executable by its owner only (a script may hold a secret)."""
+    path = Path(".demo") / name
     path.parent.mkdir(exist_ok=True)
     path.unlink(missing_ok=True)
     fd = os.open(
         path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700
     )  # never readable by others, not even briefly
     with os.fdopen(fd, "w") as f:
-        f.write(LEYKA_SCRIPT % {"url": shlex.quote(url), "secret": shlex.quote(secret)})
+        f.write(text)
     return str(path)
 
 

@@ -107,11 +107,25 @@ def cmdline(pid: int) -> str:
 
 
 def deals(webhook: str) -> list[dict]:
+    """The demo portal's donation deals, oldest first."""
     import requests
 
-    return requests.post(
+    rows = requests.post(
         webhook + "crm.deal.list", json={"select": ["ID", "TITLE"]}, timeout=10
     ).json()["result"]
+    return [r for r in rows if r["TITLE"].startswith("Пожертвование")]  # not the seeded course deal
+
+
+def lesson_letters(portal_ui: str) -> list[dict]:
+    """The lesson reminders in the demo portal's outbox (the sandbox control API beside its UI)."""
+    import requests
+
+    outbox = portal_ui.replace("/portal/", "/_sandbox/portals/").rstrip("/") + "/outbox"
+    return [
+        m
+        for m in requests.get(outbox, timeout=10).json()
+        if "заняти" in str(m.get("subject", "")).lower()
+    ]
 
 
 def is_worker(pid: int) -> bool:
@@ -140,8 +154,9 @@ def stop(proc: subprocess.Popen) -> int:
 
 def test_demo_starts_opens_the_app_and_stops_everything():
     """The demo's portal UI opens the installed app; its donation lines make deals; its finished Timepad
-    event (36 participants in the fake Timepad) syncs by the printed command; SIGINT stops redis, sandbox,
-    web and worker."""
+    event (36 participants in the fake Timepad) syncs by the printed command; its robot line fires the
+    lesson reminder on a course deal (3 lessons scheduled, the first one's letter at once); SIGINT stops
+    redis, sandbox, web and worker."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is not installed; the README test command installs it")
     argv = [sys.executable, "-m", "b24app", "demo", "--sandbox-port", str(free_port()),
@@ -172,6 +187,15 @@ def test_demo_starts_opens_the_app_and_stops_everything():
         )
         assert deals(webhook)[1]["TITLE"] == "Пожертвование 750.00 RUB: Помощь подопечным"
         sync = "b24app timepad sync " + wait_for_line(lines, "  b24app timepad sync ")
+        robot = "bash " + wait_for_line(lines, "  bash ")
+        fired = subprocess.run(robot, shell=True, capture_output=True, text=True, timeout=120,
+                               cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+        assert fired.returncode == 0 and '"scheduled_count": "3"' in fired.stdout, (
+            fired.stdout + fired.stderr
+        )
+        assert wait_for(lambda: lesson_letters(url), timeout=90), (
+            "the robot sent no lesson reminder"
+        )
         done = subprocess.run(["bash", "-c", f"source .demo/env && {sync}"], capture_output=True, text=True,
                               timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
         assert done.returncode == 0 and '"created": 36' in done.stdout, done.stderr[-2000:]
