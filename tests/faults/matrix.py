@@ -438,9 +438,9 @@ def run_cell(lab, flow: Flow, fault: Fault, n: int) -> str:
 
 ENVIRONMENT: dict[str, str] = {}  # crash cell → outcome (tests/faults/test_crashes.py)
 ENVIRONMENT_CELLS = {
-    "redis-restart": "Redis restarted (AOF) while donations are queued and a worker runs",
-    "worker-sigkill": "a worker SIGKILLed in the middle of a donation job",
-    "web-restart": "the web app restarted between a webhook's answer and its job",
+    "redis-restart": "Redis restarted (AOF) while donations and a lesson reminder are queued and a worker runs",
+    "worker-sigkill": "a worker SIGKILLed in the middle of a donation job (a lesson reminder due beside it)",
+    "web-restart": "the web app restarted between a webhook's (and the reminder robot's) answer and its job",
 }
 
 
