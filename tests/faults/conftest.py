@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+import time_machine
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
@@ -49,22 +50,35 @@ class Lab:
             self.flows[name] = matrix.BY_FLOW[name](self)
         return self.flows[name]
 
-    def drain(self, rounds: int = 40) -> None:
-        """Run every queued job; pull retries and near scheduled jobs forward until nothing is left."""
+    def drain(self, rounds: int = 40, clocked: bool = False) -> None:
+        """Run every queued job; pull retries and near scheduled jobs forward until nothing is left (with
+        ``clocked``, a controlled clock is moved to the next of them instead: time-machine)."""
+        if not clocked:
+            return self._drain(rounds, None)
+        with time_machine.travel(time.time(), tick=True) as clock:
+            return self._drain(rounds, clock)
+
+    def _drain(self, rounds: int, clock) -> None:
         redis = self.app.redis
         for _ in range(rounds):
             self.app.run_jobs()
-            pulled = 0
+            pulled, later = 0, []
             for name in QUEUES:
                 registry = ScheduledJobRegistry(name, connection=redis)
                 for job_id in registry.get_job_ids():
                     at = registry.get_scheduled_time(job_id).timestamp()
                     if at > time.time() + PULL_AHEAD or job_id.startswith("dedup-nightly-"):
                         continue
+                    if clock is not None and at > time.time():
+                        later.append(at)
+                        continue
                     job = Job.fetch(job_id, connection=redis)
                     registry.remove(job)
                     Queue(name, connection=redis).enqueue_job(job)
                     pulled += 1
+            if not pulled and later:
+                clock.move_to(min(later) + 0.01)
+                continue
             if not pulled and not any(Queue(n, connection=redis).count for n in QUEUES):
                 return
         raise AssertionError("jobs kept coming back: the drain did not settle")

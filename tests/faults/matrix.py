@@ -77,6 +77,7 @@ class Flow:
     name = ""
     what = ""
     target: tuple[str, str | None] = ("batch", None)
+    clocked = False  # the drain moves a controlled clock to scheduled jobs instead of pulling them
 
     def __init__(self, lab):
         self.lab = lab
@@ -340,18 +341,81 @@ class DealMerge(Flow):
         return "2 deals → 1 (Успешно), 1 comment"
 
 
-# ISSUE 19: lesson reminders join the matrix as one entry below: a ``Reminders(Flow)`` class beside the
-# others (``target`` = the request that sends the reminder, ``trigger`` = a lesson reminder made due,
-# ``check`` = exactly one reminder in the portal) and ``Reminders`` in FLOWS; docs/faults.md follows.
-FLOWS = [
-    CloudPayments,
-    Leyka,
-    Timepad,
-    Letters,
-    Totals,
-    DuplicateScan,
-    DealMerge,
-]  # ISSUE 19: Reminders
+LESSON_DATES = "B24_LESSON_DATES"
+REMINDER_ROBOT = "blago24_lesson_reminder"
+
+
+def course(portal, name: str, lesson: datetime) -> int:
+    """A course product whose «Даты занятий» hold one lesson (tests/lessons/school.py)."""
+    [prop] = [p for p in portal.result("crm.product.property.list") if p["CODE"] == LESSON_DATES]
+    return int(portal.result("crm.product.add", {"fields": {
+        "NAME": name, "PRICE": 0, f"PROPERTY_{prop['ID']}": [{"value": lesson.isoformat(timespec="seconds")}]}}))  # fmt: skip
+
+
+def enrol(portal, product_id: int, email: str, n: int) -> int:
+    """A contact and their deal at «Записан» in «Обучение» with the course in its product rows."""
+    ids = context.registry().require(portal.member_id).settings["template_ids"]
+    pipeline = int(ids["pipelines"]["B24_LEARNING"])
+    contact = portal.result("crm.contact.add", {"fields": {"NAME": "Анна", "LAST_NAME": SURNAMES[n % len(SURNAMES)],
+                                                           "EMAIL": [{"VALUE": email, "VALUE_TYPE": "WORK"}]}})  # fmt: skip
+    deal = portal.result("crm.deal.add", {"fields": {"TITLE": "Запись на курс", "CATEGORY_ID": pipeline,
+                                                     "STAGE_ID": f"C{pipeline}:B24_ENROLLED", "CONTACT_ID": contact}})  # fmt: skip
+    portal.result("crm.deal.productrows.set",
+                  {"id": deal, "rows": [{"PRODUCT_ID": product_id, "PRICE": 0, "QUANTITY": 1}]})  # fmt: skip
+    return int(deal)
+
+
+def remind_now(portal, client_id: str, n: int) -> tuple[int, str]:
+    """A lesson tomorrow and the robot «Напомнить о занятиях» fired on its enrolment with an offset of a
+    day, so its one reminder is due at once (bitrix24-rest.md §5.2, §5.4); (deal, e-mail). The robot's
+    handler call is delivered; its job and the reminder's are left queued."""
+    email = f"lesson.{n}@example.org"
+    lesson = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    deal = enrol(portal, course(portal, f"Рисование {n}", lesson), email, n)
+    portal.control("POST", "/robots/fire", json={"client_id": client_id, "code": REMINDER_ROBOT,
+                                                 "document": f"DEAL_{deal}", "properties": {"offset_hours": "24"}})  # fmt: skip
+    portal.control("GET", "/robots/runs?wait=1")
+    return deal, email
+
+
+def reminded_once(portal, deal: int, email: str) -> None:
+    """Exactly one reminder letter to ``email`` in the outbox and one reminder comment on the deal."""
+    letters = [m for m in portal.control("GET", "/outbox")
+               if email in str(m["to"]) and "занят" in str(m.get("subject", "")).lower()]  # fmt: skip
+    comments = portal.result(
+        "crm.timeline.comment.list", {"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal}}
+    )
+    said = [c for c in comments if "напоминание о занятии" in c["COMMENT"]]
+    assert len(letters) == 1 and len(said) == 1, (letters, said)
+
+
+class Reminders(Flow):
+    name, what = (
+        "reminders",
+        "a lesson reminder due (robot fired, offset a day) → one letter, one comment",
+    )
+    target = ("batch", "crm.activity.add")  # the letter and the timeline comment go in one batch
+    clocked = (
+        True  # a claim held past a failed send is taken over after lessons.STALE s: clock moved
+    )
+
+    def prepare(self) -> None:
+        self.portal.control("PATCH", "", json={"mailboxes": ["hello@dobro.example"]})
+        self.settings(letter_sender=SENDER, letter_channel="bitrix24")
+
+    def trigger(self, n: int) -> tuple[int, str]:
+        return remind_now(self.portal, self.lab.app.client_id, n)
+
+    def check(self, made: tuple[int, str]) -> str:
+        from b24app.lessons import reminders
+
+        reminded_once(self.portal, *made)
+        [entry] = reminders(context.redis(), self.portal.member_id, made[0]).values()
+        found = entry.get("why", "").startswith("found sent")
+        return "1 reminder letter, 1 comment" + (" (the retry found it sent)" if found else "")
+
+
+FLOWS = [CloudPayments, Leyka, Timepad, Letters, Totals, DuplicateScan, DealMerge, Reminders]
 BY_FLOW = {f.name: f for f in FLOWS}
 CELLS = [(flow.name, fault.name) for flow in FLOWS for fault in FAULTS]
 
@@ -366,7 +430,7 @@ def run_cell(lab, flow: Flow, fault: Fault, n: int) -> str:
     """Inject, trigger, drain, check; the outcome in words (the plan must have been used up)."""
     made = flow.trigger(n)  # queues the flow's jobs (runs none that the fault is meant for)
     flow.portal.control("POST", "/faults", json=plan_for(type(flow), fault))
-    lab.drain()
+    lab.drain(clocked=flow.clocked)
     left = flow.portal.control("GET", "/faults")["faults"]
     assert not left, f"the fault never hit the flow's write: {left}"
     return flow.check(made)
@@ -374,9 +438,9 @@ def run_cell(lab, flow: Flow, fault: Fault, n: int) -> str:
 
 ENVIRONMENT: dict[str, str] = {}  # crash cell → outcome (tests/faults/test_crashes.py)
 ENVIRONMENT_CELLS = {
-    "redis-restart": "Redis restarted (AOF) while donations are queued and a worker runs",
-    "worker-sigkill": "a worker SIGKILLed in the middle of a donation job",
-    "web-restart": "the web app restarted between a webhook's answer and its job",
+    "redis-restart": "Redis restarted (AOF) while donations and a lesson reminder are queued and a worker runs",
+    "worker-sigkill": "a worker SIGKILLed in the middle of a donation job (a lesson reminder due beside it)",
+    "web-restart": "the web app restarted between a webhook's (and the reminder robot's) answer and its job",
 }
 
 

@@ -1,7 +1,8 @@
 """The matrix's crash cells (docs/faults.md, «Crashes»): Redis restarted with donations queued and a
 worker running, a worker SIGKILLed in the middle of a donation's job, the web app restarted between a
 webhook's answer and its job. Real `b24app worker` processes, a redis-server with AOF; every accepted
-donation ends as one deal with one thank-you letter."""
+donation ends as one deal with one thank-you letter, and a lesson reminder due beside them (the robot fired
+on an enrolment) as one letter and one timeline comment."""
 
 import threading
 import time
@@ -71,9 +72,13 @@ class Fund:
             time.sleep(0.5)
         raise AssertionError("the queues did not settle")
 
-    # ISSUE 19: a lesson reminder due beside the donations belongs here too (made, then counted once)
-    def once(self, made: list[tuple[str, str]]) -> str:
-        """Each payment one deal at «Успешно», one donor, one letter."""
+    def remind(self, n: int) -> tuple[int, str]:
+        """A lesson reminder due at once (the robot fired on an enrolment): (deal, e-mail)."""
+        return matrix.remind_now(self.portal, self.app.client_id, n)
+
+    def once(self, made: list[tuple[str, str]], reminder: tuple[int, str]) -> str:
+        """Each payment one deal at «Успешно», one donor, one letter; the reminder one letter, one comment."""
+        matrix.reminded_once(self.portal, *reminder)
         outbox = self.portal.control("GET", "/outbox")
         for key, email in made:
             deals = self.portal.result("crm.deal.list", {"filter": {"UF_CRM_B24_PAYMENT_ID": key},
@@ -81,7 +86,8 @@ class Fund:
             assert len(deals) == 1 and deals[0]["STAGE_ID"].endswith(":WON"), (key, deals)
             assert len(matrix.by_email(self.portal, email)) == 1, email
             assert sum(email in str(m["to"]) for m in outbox) == 1, (email, outbox)
-        return f"{len(made)} donations → {len(made)} deals, {len(made)} donors, {len(made)} letters"
+        return (f"{len(made)} donations → {len(made)} deals, {len(made)} donors, {len(made)} letters; "
+                "1 lesson reminder → 1 letter, 1 comment")  # fmt: skip
 
     def stop(self) -> None:
         self.app.stop()
@@ -107,9 +113,9 @@ def record(name: str, outcome) -> None:
 
 
 def test_redis_restarted_with_donations_queued(fund):
-    """Eight Pays accepted; a worker starts on them (each deal's batch slowed); Redis stops for two
+    """Eight Pays accepted and a lesson reminder due; a worker starts on them (each deal's batch slowed); Redis stops for two
     seconds and comes back from its AOF; the same worker carries on: each donation once."""
-    made = [fund.pay(n) for n in range(8)]
+    made, reminder = [fund.pay(n) for n in range(8)], fund.remind(0)
     fund.portal.control("POST", "/faults", json={"method": "batch", "command": "crm.deal.add", "latency": 0.5,
                                                  "count": 8})  # fmt: skip
 
@@ -127,15 +133,16 @@ def test_redis_restarted_with_donations_queued(fund):
             assert worker.poll() is None, "the worker process exited"
         finally:
             kill_group(worker)
-        return fund.once(made)
+        return fund.once(made, reminder)
 
     record("redis-restart", outcome)
 
 
 def test_worker_sigkilled_mid_donation_job(fund):
     """The worker and its work-horse SIGKILLed while the deal's write batch is in flight (the portal
-    applies it); a new worker resumes the job, which finds the deal: one deal, one letter."""
-    made = [fund.pay(100)]
+    applies it); a new worker resumes the job, which finds the deal: one deal, one letter (and the reminder
+    due beside it once)."""
+    made, reminder = [fund.pay(100)], fund.remind(100)
     fund.portal.control("DELETE", "/counters")
     fund.portal.control(
         "POST", "/faults", json={"method": "batch", "command": "crm.deal.add", "latency": 2}
@@ -155,15 +162,15 @@ def test_worker_sigkilled_mid_donation_job(fund):
             fund.settle()
         finally:
             kill_group(second)
-        return fund.once(made)
+        return fund.once(made, reminder)
 
     record("worker-sigkill", outcome)
 
 
 def test_web_app_restarted_between_webhook_and_job(fund):
-    """Pays answered by one web app, which is then stopped; a new one (same Redis) takes the repeats,
+    """Pays and the reminder robot's call answered by one web app, which is then stopped; a new one (same Redis) takes the repeats,
     which queue nothing; a worker started afterwards makes each donation once."""
-    made = [fund.pay(n) for n in range(200, 203)]
+    made, reminder = [fund.pay(n) for n in range(200, 203)], fund.remind(200)
 
     def outcome() -> str:
         restart(fund.app)
@@ -176,7 +183,7 @@ def test_web_app_restarted_between_webhook_and_job(fund):
             fund.settle()
         finally:
             kill_group(worker)
-        return fund.once(made)
+        return fund.once(made, reminder)
 
     record("web-restart", outcome)
 

@@ -1,5 +1,5 @@
 """Every flow × every portal fault (tests/faults/matrix.py): whatever the portal answers, each accepted
-donation, participant, letter, total and merge ends in the portal exactly once."""
+donation, participant, letter, total, merge and lesson reminder ends in the portal exactly once."""
 
 import pytest
 
