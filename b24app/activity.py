@@ -13,6 +13,7 @@ import re
 import time
 
 from redis import Redis
+from redis.client import Pipeline
 
 from .i18n import gettext_in
 from .portals import portal_key
@@ -78,12 +79,17 @@ def mask(key: str, value) -> str:
 
 def record(redis: Redis, member_id: str, what: str, **values) -> None:
     """Keep one entry (``what`` is a key of MESSAGES) with its values masked; the oldest beyond KEPT go."""
+    pipe = redis.pipeline()
+    add(pipe, member_id, what, **values)
+    pipe.execute()
+
+
+def add(pipe: Pipeline, member_id: str, what: str, **values) -> None:
+    """``record`` as commands on the caller's pipeline (a webhook's one transaction)."""
     entry = {"at": time.time(), "what": what, "values": {k: mask(k, v) for k, v in values.items()}}
     key = portal_key(member_id, "activity")
-    pipe = redis.pipeline()
     pipe.lpush(key, json.dumps(entry, ensure_ascii=False))
     pipe.ltrim(key, 0, KEPT - 1)
-    pipe.execute()
 
 
 def recent(redis: Redis, member_id: str, lang: str) -> list[dict]:
@@ -102,7 +108,7 @@ def recent(redis: Redis, member_id: str, lang: str) -> list[dict]:
     return out
 
 
-def received(redis: Redis, member_id: str, source: str) -> None:
+def received(redis: Redis | Pipeline, member_id: str, source: str) -> None:
     """Remember when the source's last delivery was accepted (the app page's «получено»)."""
     redis.hset(portal_key(member_id, "received"), source, str(time.time()))
 

@@ -94,8 +94,6 @@ def receive(key: str, source: str, kind: str = "") -> Response:
         log.info("portal %s is uninstalled: %s delivery dropped", portal.member_id, spec.name)
     elif work is not None:
         queue_once(portal.member_id, spec.name, work)
-        activity.received(context.redis(), portal.member_id, spec.name)
-        activity.record(context.redis(), portal.member_id, "delivery", source=spec.name)
     return jsonify(spec.reply())
 
 
@@ -124,6 +122,8 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
                 work.record(member_id, work.payload, pipe)
             pipe.set(seen, 1, ex=SEEN_TTL)
             count_request(pipe)
+            activity.received(pipe, member_id, source)
+            activity.add(pipe, member_id, "delivery", source=source)
             pipe.execute()
         except BaseException:
             with contextlib.suppress(RedisError):
@@ -131,6 +131,9 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
             raise
     else:
         wait_for_claim(redis, seen)
+        activity.received(
+            redis, member_id, source
+        )  # a repeat is a receipt, not news for the activity list
     context.replicated(
         redis
     )  # acknowledged only once the replicas hold it (a repeat too: see docs)
