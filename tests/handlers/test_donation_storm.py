@@ -119,13 +119,24 @@ def test_fifty_payments_delivered_twenty_times_at_once_make_fifty_deals(
     assert context.registry().require(portal.member_id).status == "installed"
 
 
+def as_a_sender(deliver, item) -> int:
+    """A delivery posted again after a 503, as CloudPayments and the Leyka bridge do (a repeat that meets
+    its first copy still being queued is asked to retry: handlers.wait_for_claim); the final status."""
+    for _ in range(20):
+        status = deliver(item)
+        if status != 503:
+            return status
+        time.sleep(0.5)
+    return status
+
+
 def storm(app, portal, deliver, work: list, tmp_path) -> list[dict]:
     """Every delivery posted from 16 threads while WORKERS real workers drain the queues; every deal after."""
     with open(tmp_path / "workers.log", "w") as log:
         workers = [start_worker(app, log) for _ in range(WORKERS)]
         try:
             with ThreadPoolExecutor(16) as pool:
-                statuses = list(pool.map(deliver, work))
+                statuses = list(pool.map(lambda item: as_a_sender(deliver, item), work))
             assert set(statuses) == {200}
             deadline = time.monotonic() + 240
             time.sleep(2)
