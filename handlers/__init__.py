@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, has_request_context, jsonify, request
 from redis.exceptions import RedisError
 
 from b24app import activity, context, metrics
@@ -140,7 +140,10 @@ def queue_once(member_id: str, source: str, work: Work) -> None:
 
 
 def count_request(pipe) -> None:
-    """The request's metric rides the delivery's transaction (its answer is 200 from here on)."""
+    """The request's metric rides the delivery's transaction (its answer is 200 from here on); a delivery
+    fed by a job (the CloudPayments reconcile) is no request and counts none."""
+    if not has_request_context():
+        return
     metrics.add(pipe, metrics.REQUESTS, route=request.url_rule.rule, status="200")
     g.request_counted = True
 
