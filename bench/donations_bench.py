@@ -84,7 +84,7 @@ class World:
                             "install_url": self.url + "/install", "scopes": ["crm", "user", "placement", "bizproc",
                             "catalog", "userfieldconfig", "im", "task"]}, timeout=10).json()  # fmt: skip
         self.flask = create_app({"redis_url": redis_url, "public_url": self.url, "client_id": app["client_id"],
-                                 "client_secret": app["client_secret"], "secret_key": "bench",
+                                 "client_secret": app["client_secret"], "secret_key": "bench-secret-key",
                                  "oauth_servers": f"{self.sandbox.url}/oauth-server"})  # fmt: skip
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.redis = self.flask.extensions["redis"]

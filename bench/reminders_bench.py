@@ -136,8 +136,16 @@ def workers(world: World, count: int, log) -> list[subprocess.Popen]:
                B24APP_OAUTH_SERVERS=s.oauth_servers, B24APP_CLIENT_ID=s.client_id,
                B24APP_CLIENT_SECRET=s.client_secret.get_secret_value(),
                B24APP_SECRET_KEY=s.secret_key.get_secret_value(), B24APP_JSON_LOGS="false")  # fmt: skip
-    return [subprocess.Popen([sys.executable, "-m", "b24app", "worker", "--queues", "urgent"], env=env,
-                             stdout=log, stderr=log) for _ in range(count)]  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-m", "b24app", "worker", "--queues", "urgent"], env=env,
+                              stdout=log, stderr=log) for _ in range(count)]  # fmt: skip
+    time.sleep(3)
+    if any(
+        p.poll() is not None for p in procs
+    ):  # a refused setting: say so now, not after the burst
+        raise RuntimeError(
+            f"a worker exited at start (code {[p.poll() for p in procs]}); see its log"
+        )
+    return procs
 
 
 def outcome(world: World, deals: list[int]) -> tuple[list[float], int, int, Counter]:
