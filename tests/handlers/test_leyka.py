@@ -187,19 +187,26 @@ def test_a_rebill_is_recurring_and_keyed_by_cloudpayments_transaction(fund):
     assert fund.stage(deal) == "WON"
 
 
+def subscription_state(fund) -> str | None:
+    """The code of the donor's «Статус подписки» (the one deal's contact)."""
+    [deal] = fund.deals()
+    contact = fund.portal.result("crm.contact.get", {"id": deal["CONTACT_ID"]})
+    states = fund.portal.result(
+        "crm.contact.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_B24_SUBSCRIPTION"}}
+    )[0]["LIST"]
+    return next(
+        (i["XML_ID"] for i in states if str(i["ID"]) == str(contact["UF_CRM_B24_SUBSCRIPTION"])),
+        None,
+    )
+
+
 def test_recurring_changed_sets_the_donors_subscription_state(fund):
     """recurring.changed (switched off) becomes a subscription change: the donor's status «Отменена»."""
     fund.post(fixture("rebill_added"))
     fund.app.run_jobs()
     assert fund.post(fixture("recurring_changed")).status_code == 200
     fund.app.run_jobs()
-    [deal] = fund.deals()
-    contact = fund.portal.result("crm.contact.get", {"id": deal["CONTACT_ID"]})
-    states = fund.portal.result(
-        "crm.contact.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_B24_SUBSCRIPTION"}}
-    )[0]["LIST"]
-    cancelled = next(i["ID"] for i in states if i["XML_ID"] == "CANCELLED")
-    assert str(contact["UF_CRM_B24_SUBSCRIPTION"]) == str(cancelled)
+    assert subscription_state(fund) == "CANCELLED"
 
 
 def test_a_correction_is_a_correction_entry(fund):
@@ -387,10 +394,4 @@ def test_recurring_changes_out_of_order_end_in_the_newest_state(fund):
     fund.app.run_jobs()
     assert fund.post(fixture("recurring_changed")).status_code == 200  # off, 18:30
     fund.app.run_jobs()
-    [deal] = fund.deals()
-    contact = fund.portal.result("crm.contact.get", {"id": deal["CONTACT_ID"]})
-    states = fund.portal.result(
-        "crm.contact.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_B24_SUBSCRIPTION"}}
-    )[0]["LIST"]
-    active = next(i["ID"] for i in states if i["XML_ID"] == "ACTIVE")
-    assert str(contact["UF_CRM_B24_SUBSCRIPTION"]) == str(active)
+    assert subscription_state(fund) == "ACTIVE"
